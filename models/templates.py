@@ -1,0 +1,28 @@
+"""Jinja2 templates for annotations, rendered in a sandbox (users write them in YAML)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+
+
+@lru_cache(maxsize=4096)
+def compile_template(source: str) -> Any:
+    """Compile once; raises ValueError with the reason on a syntax error."""
+    try:
+        return _env.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template error: {exc.message} (template line {exc.lineno})") from None
+
+
+def render(source: str, **context: Any) -> str:
+    """Render; a failing template yields its error text rather than losing the alert."""
+    try:
+        return compile_template(source).render(**context)
+    except Exception as exc:  # a template bug must not drop an alert
+        return f"<template error: {exc}>"
