@@ -21,6 +21,8 @@ class Settings:
     external_url: str
     broker_credentials: str  # "", "sasl_plain:user:password", "ssl" (see README)
     tick: float  # seconds between timer passes (window closes, group flushes)
+    app_id: str  # Faust app id: consumer group and prefix of table changelog topics
+    topic_prefix: str  # prepended to every topic name (several pipelines on one cluster)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -37,6 +39,8 @@ class Settings:
             external_url=env.get("ALERTSTREAM_EXTERNAL_URL", f"http://{host}:{port}"),
             broker_credentials=env.get("ALERTSTREAM_BROKER_CREDENTIALS", ""),
             tick=float(env.get("ALERTSTREAM_TICK", "0.25")),
+            app_id=env.get("ALERTSTREAM_APP_ID", "alertstream"),
+            topic_prefix=env.get("ALERTSTREAM_TOPIC_PREFIX", ""),
         )
 
 

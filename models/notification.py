@@ -46,9 +46,7 @@ class Notification:
         if not self.alerts:
             return {}
         first = self.alerts[0][key]
-        return {
-            k: v for k, v in first.items() if all(a[key].get(k) == v for a in self.alerts[1:])
-        }
+        return {k: v for k, v in first.items() if all(a[key].get(k) == v for a in self.alerts[1:])}
 
     def payload(self) -> dict[str, Any]:
         """Alertmanager's webhook payload, version 4, plus tenant and the reason."""

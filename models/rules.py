@@ -22,8 +22,12 @@ from models.templates import render
 from models.window import WindowAggregate, needs_values
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt,
-    "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # tenant, rule name, sorted labels
@@ -65,7 +69,9 @@ class RuleEvaluator:
         for i, rule in enumerate(rules):
             self.by_metric[rule.metric].append(CompiledRule(i, rule))
         # (series, window start) -> aggregate, and the end time after which each closes
-        self.open: dict[tuple[SeriesKey, float], tuple[CompiledRule, dict[str, str], WindowAggregate]] = {}
+        self.open: dict[
+            tuple[SeriesKey, float], tuple[CompiledRule, dict[str, str], WindowAggregate]
+        ] = {}
         self.closes: dict[float, list[tuple[SeriesKey, float]]] = defaultdict(list)
         self.state: dict[SeriesKey, SeriesState] = {}
         self.late = 0  # samples for windows already closed
@@ -130,18 +136,39 @@ class RuleEvaluator:
         return alerts, changed
 
     @staticmethod
-    def _alert(c: CompiledRule, series: SeriesKey, sample_labels: dict[str, str], value: float,
-               status: str, state: SeriesState, now: float) -> Alert:
+    def _alert(
+        c: CompiledRule,
+        series: SeriesKey,
+        sample_labels: dict[str, str],
+        value: float,
+        status: str,
+        state: SeriesState,
+        now: float,
+    ) -> Alert:
         rule = c.rule
-        labels = {**sample_labels, **rule.labels, "alertname": rule.alert,
-                  "severity": rule.severity, "tenant": series[0]}
-        annotations = {k: render(v, labels=labels, value=value, rule=rule.alert)
-                       for k, v in rule.annotations.items()}
+        labels = {
+            **sample_labels,
+            **rule.labels,
+            "alertname": rule.alert,
+            "severity": rule.severity,
+            "tenant": series[0],
+        }
+        annotations = {
+            k: render(v, labels=labels, value=value, rule=rule.alert)
+            for k, v in rule.annotations.items()
+        }
         # as Prometheus does: a firing alert is valid for 4 evaluation intervals, so a
         # series that stops reporting resolves by itself
         ends_at = now if status == RESOLVED else now + 4 * rule.window + rule.grace
-        return Alert(tenant=series[0], labels=labels, annotations=annotations, status=status,
-                     starts_at=state.pending_since, ends_at=ends_at, source=f"rule:{rule.alert}")
+        return Alert(
+            tenant=series[0],
+            labels=labels,
+            annotations=annotations,
+            status=status,
+            starts_at=state.pending_since,
+            ends_at=ends_at,
+            source=f"rule:{rule.alert}",
+        )
 
     def restore(self, states: Iterable[tuple[SeriesKey, SeriesState]]) -> None:
         for key, state in states:

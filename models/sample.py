@@ -36,8 +36,22 @@ class Sample:
             raise WireError("ts: expected epoch seconds")
         labels = obj.get("labels")
         labels = string_map(labels, "labels") if labels else {}
-        return cls(str(obj.get("tenant") or tenant or DEFAULT_TENANT), name, labels,
-                   float(value), float(ts))
+        return cls(
+            str(obj.get("tenant") or tenant or DEFAULT_TENANT),
+            name,
+            labels,
+            float(value),
+            float(ts),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "name": self.name,
+            "labels": self.labels,
+            "value": self.value,
+            "ts": self.ts,
+        }
 
 
 @dataclass(slots=True)
@@ -63,12 +77,27 @@ class Event:
         ts = obj.get("ts", now)
         if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
             raise WireError("ts: expected epoch seconds")
-        return cls(str(obj.get("tenant") or tenant or DEFAULT_TENANT), kind,
-                   string_map(obj.get("labels"), "labels"), attributes, float(ts))
+        return cls(
+            str(obj.get("tenant") or tenant or DEFAULT_TENANT),
+            kind,
+            string_map(obj.get("labels"), "labels"),
+            attributes,
+            float(ts),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "type": self.type,
+            "labels": self.labels,
+            "attributes": self.attributes,
+            "ts": self.ts,
+        }
 
 
-def parse_many(cls: Any, items: list[Any], tenant: str | None, now: float
-               ) -> tuple[list[Any], list[tuple[Any, str]]]:
+def parse_many(
+    cls: Any, items: list[Any], tenant: str | None, now: float
+) -> tuple[list[Any], list[tuple[Any, str]]]:
     """Validate a batch; returns the good records and (item, reason) for each bad one."""
     good: list[Any] = []
     bad: list[tuple[Any, str]] = []

@@ -26,9 +26,8 @@ class WindowAggregate:
         self.values: list[float] | None = [] if keep_values else None
 
     def add(self, value: float, ts: float) -> None:
-        if self.count:
-            if ts >= self.last_ts:
-                self.increase += value - self.last if value >= self.last else value
+        if self.count and ts >= self.last_ts:
+            self.increase += value - self.last if value >= self.last else value
         self.count += 1
         self.sum += value
         if value < self.min:

@@ -29,8 +29,14 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], env: Mapping[str, str],
-          errors: list[str], fname: str) -> Any:
+def _walk(
+    node: yaml.Node,
+    path: Path_,
+    lines: dict[Path_, int],
+    env: Mapping[str, str],
+    errors: list[str],
+    fname: str,
+) -> Any:
     """Turn a composed YAML node into plain data, noting each key's line, substituting ${VAR}."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -48,8 +54,10 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], env: Mapping[st
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in env:
-                errors.append(f"{fname}:{lines[path]}: {_dotted(path)}: "
-                              f"environment variable {name} is not set")
+                errors.append(
+                    f"{fname}:{lines[path]}: {_dotted(path)}: "
+                    f"environment variable {name} is not set"
+                )
                 return ""
             return env[name]
 
@@ -79,10 +87,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path_:
     out: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, list) and isinstance(part, int) and part < len(node):
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and part in node:
+        if (isinstance(node, list) and isinstance(part, int) and part < len(node)) or (
+            isinstance(node, dict) and part in node
+        ):
             out.append(part)
             node = node[part]
         elif i == len(loc) - 1:
@@ -90,15 +97,18 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(out)
 
 
-def load_text(text: str, fname: str = "pipelines.yaml",
-              env: Mapping[str, str] | None = None) -> PipelinesConfig:
+def load_text(
+    text: str, fname: str = "pipelines.yaml", env: Mapping[str, str] | None = None
+) -> PipelinesConfig:
     env = os.environ if env is None else env
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise ConfigError([f"{fname}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise ConfigError(
+            [f"{fname}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}"]
+        ) from None
     if root is None:
         raise ConfigError([f"{fname}:1: the file is empty"])
     lines: dict[Path_, int] = {}

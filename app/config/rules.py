@@ -17,7 +17,9 @@ OPERATORS = (">", ">=", "<", "<=", "==", "!=")
 def parse_condition(text: str) -> tuple[str, float]:
     m = _CONDITION.match(text)
     if not m:
-        raise ValueError(f"{text!r} is not a condition such as '> 90' (operators: {', '.join(OPERATORS)})")
+        raise ValueError(
+            f"{text!r} is not a condition such as '> 90' (operators: {', '.join(OPERATORS)})"
+        )
     return m.group(1), float(m.group(2))
 
 

@@ -1,0 +1,91 @@
+"""The worker's HTTP API (Faust web): health, ingestion and the active alerts.
+
+Bodies are validated whole before anything is produced: a malformed body answers
+400, an invalid record 422 with every reason, and nothing of that body is accepted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from faust.web import Request, Response, View
+
+from app.faust_app import alerts_topic, app, metrics_topic
+from models.alert import Alert
+from models.sample import Sample, parse_many
+from models.wire import WireError, decode_batch
+from tables import active_alerts
+from tables import alerts as alerts_table
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, content_type="application/json")
+
+
+def error(status: int, reason: str, **extra: Any) -> Response:
+    return json_response({"status": "error", "error": reason, **extra}, status)
+
+
+def tenant_of(request: Request) -> str | None:
+    return request.headers.get("X-Scope-OrgID") or request.query.get("tenant") or None
+
+
+async def accept(request: Request, cls: Any, topic: Any) -> Response:
+    """Validate a JSON object or array of ``cls`` records and produce them by tenant."""
+    body = await request.read()
+    try:
+        items = decode_batch(body)
+    except WireError as exc:
+        return error(400, str(exc))
+    good, bad = parse_many(cls, items, tenant_of(request), time.time())
+    if bad:
+        return error(
+            422,
+            "invalid records; nothing was accepted",
+            errors=[{"index": items.index(item), "reason": reason} for item, reason in bad],
+        )
+    by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in good:
+        by_tenant[record.tenant].append(record.to_wire())
+    for tenant, batch in by_tenant.items():
+        await topic.send(key=tenant.encode(), value=orjson.dumps(batch))
+    return json_response({"status": "success", "accepted": len(good)}, 202)
+
+
+@app.page("/healthz")
+class Health(View):
+    async def get(self, request: Request) -> Response:
+        assigned = app.assignor.assigned_actives()
+        ok = bool(assigned) and not (app.rebalancing or app.in_recovery)
+        return json_response(
+            {"status": "ok" if ok else "starting", "partitions": len(assigned)}, 200 if ok else 503
+        )
+
+
+@app.page("/api/v1/metrics")
+class Metrics(View):
+    async def post(self, request: Request) -> Response:
+        return await accept(request, Sample, metrics_topic)
+
+
+@app.page("/api/v1/alerts")
+class Alerts(View):
+    async def post(self, request: Request) -> Response:
+        return await accept(request, Alert, alerts_topic)
+
+    @app.table_route(table=alerts_table.table, query_param="tenant")
+    async def get(self, request: Request) -> Response:
+        tenant = tenant_of(request)
+        if not tenant:
+            return error(400, "tenant: required (query parameter or X-Scope-OrgID header)")
+        now = time.time()
+        out = [
+            a.to_wire() | {"status": "resolved" if a.resolved_at(now) else "firing"}
+            for alerts in list(active_alerts.values())
+            for a in list(alerts.alerts.values())
+            if a.tenant == tenant and not a.resolved_at(now)
+        ]
+        return json_response({"status": "success", "data": out})

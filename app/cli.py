@@ -1,0 +1,121 @@
+"""The `alertstream` command: broker, worker, validate, run.
+
+Configuration errors exit with code 2 and name file, line and key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_CONFIG = 2
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from app.config.loader import ConfigError, load_file
+
+    try:
+        config = load_file(args.file)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{args.file}: ok ({len(config.rules)} rules, {len(config.receivers)} receivers)")
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from app.broker import broker_command
+
+    os.execv(broker_command(args.port)[0], broker_command(args.port))
+    return 0  # not reached
+
+
+def worker_env(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    for flag, var in (
+        ("broker", "ALERTSTREAM_BROKER"),
+        ("pipelines", "ALERTSTREAM_PIPELINES"),
+        ("data_dir", "ALERTSTREAM_DATA_DIR"),
+        ("web_port", "ALERTSTREAM_WEB_PORT"),
+        ("partitions", "ALERTSTREAM_PARTITIONS"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            env[var] = str(value)
+    return env
+
+
+def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
+    """Validate the pipelines file, then hand over to Faust's worker command."""
+    env = worker_env(args)
+    os.environ.update(env)
+    from app.config.loader import ConfigError, load_file
+
+    try:
+        load_file(env.get("ALERTSTREAM_PIPELINES", "pipelines.yaml"))
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    from app.worker import app
+
+    port = env.get("ALERTSTREAM_WEB_PORT", "6066")
+    argv = [
+        "alertstream",
+        "--loop",
+        "uvloop",
+        "--datadir",
+        env.get("ALERTSTREAM_DATA_DIR", "data"),
+        "worker",
+        "--web-port",
+        port,
+        "--web-host",
+        env.get("ALERTSTREAM_WEB_HOST", "127.0.0.1"),
+        *faust_args,
+    ]
+    if not any(a.startswith("-l") or a.startswith("--loglevel") for a in faust_args):
+        argv += ["--loglevel", "warning"]
+    app.main(argv)  # type: ignore[call-arg]
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    return run_demo(pipelines=args.pipelines, data_dir=args.data_dir)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="alertstream", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check a pipelines.yaml and exit (2 if invalid)")
+    v.add_argument("file")
+    b = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu)")
+    b.add_argument("--port", type=int, default=9092)
+    w = sub.add_parser("worker", help="run a worker (other options go to Faust's worker)")
+    w.add_argument("--pipelines", help="pipelines.yaml (ALERTSTREAM_PIPELINES)")
+    w.add_argument("--broker", help="kafka://host:port[;kafka://...] (ALERTSTREAM_BROKER)")
+    w.add_argument("--web-port", type=int, help="HTTP API port (ALERTSTREAM_WEB_PORT)")
+    w.add_argument("--data-dir", help="RocksDB state directory (ALERTSTREAM_DATA_DIR)")
+    w.add_argument("--partitions", type=int, help="partitions per topic (ALERTSTREAM_PARTITIONS)")
+    r = sub.add_parser("run", help="broker + worker + demo traffic, all in one (make run)")
+    r.add_argument("--pipelines", default="pipelines.yaml")
+    r.add_argument("--data-dir", default=".run")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser().parse_known_args(argv)
+    if args.command == "worker":
+        return cmd_worker(args, rest)
+    if rest:
+        parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    return {"validate": cmd_validate, "broker": cmd_broker, "run": cmd_run}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The Faust application and its topics. It never imports agents; agents import it.
+
+Every topic is declared with the same partition count so that tables co-partition
+with the topics that feed them; values are raw bytes decoded once per record with
+orjson (a record carries a batch).
+"""
+
+from __future__ import annotations
+
+import faust
+
+from app.settings import settings
+
+
+def _credentials() -> object | None:
+    """ALERTSTREAM_BROKER_CREDENTIALS: 'sasl_plain:USER:PASSWORD', 'sasl_scram256:USER:PASSWORD',
+    'sasl_scram512:USER:PASSWORD' or 'ssl' (system CA); any SASL form over TLS with 'ssl+'."""
+    spec = settings.broker_credentials
+    if not spec:
+        return None
+    import ssl
+
+    tls = spec.startswith("ssl")
+    context = ssl.create_default_context() if tls else None
+    spec = spec.removeprefix("ssl+").removeprefix("ssl")
+    if not spec:
+        return faust.SSLCredentials(context)
+    mechanism, user, password = spec.lstrip(":").split(":", 2)
+    if mechanism == "sasl_plain":
+        return faust.SASLCredentials(username=user, password=password, ssl_context=context)
+    return faust.SASLCredentials(
+        username=user,
+        password=password,
+        ssl_context=context,
+        mechanism="SCRAM-SHA-512" if mechanism.endswith("512") else "SCRAM-SHA-256",
+    )
+
+
+app = faust.App(
+    settings.app_id,
+    broker=settings.broker,
+    broker_credentials=_credentials(),
+    store="rocksdb://",
+    datadir=str(settings.data_dir),
+    key_serializer="raw",
+    value_serializer="raw",
+    topic_partitions=settings.partitions,
+    topic_disable_leader=True,
+    broker_session_timeout=6,
+    broker_heartbeat_interval=1,
+    broker_max_poll_records=500,
+    stream_buffer_maxsize=4096,
+    producer_linger=0.005,
+    producer_max_batch_size=256 * 1024,
+    producer_compression_type="lz4",
+    table_cleanup_interval=30,
+    web_host=settings.web_host,
+    web_port=settings.web_port,
+    web_in_thread=False,
+    web_transport=f"tcp://{settings.web_host}:{settings.web_port}",
+    web_cors_options=None,
+)
+
+
+def _topic(name: str, *, compacted: bool = False) -> faust.TopicT:
+    return app.topic(
+        settings.topic_prefix + name,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        compacting=compacted or None,
+    )
+
+
+metrics_topic = _topic("metrics")
+events_topic = _topic("events")
+alerts_topic = _topic("alerts")
+dlq_topic = _topic("dlq")
+history_topic = _topic("history")
+commands_topic = _topic("commands")
+receipts_topic = _topic("notifications.receipts")
+CHANNEL_KINDS = ("webhook", "email", "slack", "msteams", "pagerduty", "sns", "twilio")
+notification_topics = {kind: _topic(f"notifications.{kind}") for kind in CHANNEL_KINDS}
+ALL_TOPICS = [
+    metrics_topic,
+    events_topic,
+    alerts_topic,
+    dlq_topic,
+    history_topic,
+    commands_topic,
+    receipts_topic,
+    *notification_topics.values(),
+]

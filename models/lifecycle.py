@@ -1,0 +1,75 @@
+"""Alert lifecycle: merge incoming alerts into the active set, as Alertmanager's store does.
+
+Pure logic over one partition's alerts.  ``merge`` returns only the alerts whose
+state changed (new, firing<->resolved); refreshes (a re-sent firing alert extending
+``ends_at``) stay in memory, so steady re-sends cost a dict lookup and no write.
+Alerts whose ``ends_at`` passes resolve on their own (``expire``).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from models.alert import FIRING, RESOLVED, Alert
+
+
+class AlertSet:
+    def __init__(self) -> None:
+        self.alerts: dict[str, Alert] = {}
+        self._expiry: list[tuple[float, str]] = []  # (ends_at, fingerprint), checked lazily
+
+    def __len__(self) -> int:
+        return len(self.alerts)
+
+    def load(self, alert: Alert) -> None:
+        self.alerts[alert.fingerprint] = alert
+        if alert.status == FIRING and alert.ends_at:
+            heapq.heappush(self._expiry, (alert.ends_at, alert.fingerprint))
+
+    def merge(self, incoming: list[Alert], now: float) -> list[Alert]:
+        changed: list[Alert] = []
+        alerts = self.alerts
+        for new in incoming:
+            fp = new.fingerprint
+            old = alerts.get(fp)
+            if new.status == FIRING and 0 < new.ends_at <= now:
+                new.status = RESOLVED  # arrived already expired
+            if old is None:
+                if new.status == RESOLVED:
+                    continue  # never seen firing: nothing to resolve
+                alerts[fp] = new
+                changed.append(new)
+            elif old.status == RESOLVED:
+                if new.status == RESOLVED:
+                    continue
+                alerts[fp] = new  # a new incarnation
+                changed.append(new)
+            elif new.status == RESOLVED:
+                old.status, old.ends_at = RESOLVED, new.ends_at or now
+                old.annotations = new.annotations or old.annotations
+                changed.append(old)
+                continue
+            else:  # a refresh of a firing alert
+                old.ends_at = new.ends_at
+                old.annotations = new.annotations
+                if new.starts_at < old.starts_at:
+                    old.starts_at = new.starts_at
+                new = old
+            if new.status == FIRING and new.ends_at:
+                heapq.heappush(self._expiry, (new.ends_at, fp))
+        return changed
+
+    def expire(self, now: float) -> list[Alert]:
+        """Resolve firing alerts whose ends_at has passed (not re-sent in time)."""
+        out: list[Alert] = []
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            _, fp = heapq.heappop(heap)
+            alert = self.alerts.get(fp)
+            if alert and alert.status == FIRING and alert.ends_at and alert.ends_at <= now:
+                alert.status = RESOLVED
+                out.append(alert)
+        return out
+
+    def drop(self, fingerprint: str) -> None:
+        self.alerts.pop(fingerprint, None)

@@ -1,0 +1,161 @@
+"""Shared fixtures: one embedded broker per session, workers as real processes,
+loopback HTTP receivers that record what they get."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+
+from app.broker import embedded_broker, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with embedded_broker(log_path=str(log)) as url:
+        yield url
+
+
+class Worker:
+    """An `alertstream worker` process with its own app id, topics, data dir and port."""
+
+    def __init__(self, broker: str, pipelines: Path, tmp: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.namespace = f"t{uuid.uuid4().hex[:8]}"
+        self.data_dir = tmp / "data"
+        self.log_path = tmp / "worker.log"
+        self.env = {
+            **os.environ,
+            "ALERTSTREAM_BROKER": broker,
+            "ALERTSTREAM_PIPELINES": str(pipelines),
+            "ALERTSTREAM_DATA_DIR": str(self.data_dir),
+            "ALERTSTREAM_WEB_PORT": str(self.port),
+            "ALERTSTREAM_APP_ID": self.namespace,
+            "ALERTSTREAM_TOPIC_PREFIX": f"{self.namespace}.",
+            "ALERTSTREAM_PARTITIONS": "2",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}.{name}"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--loglevel", "info"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                assert self.proc and self.proc.poll() is None, self.log()
+                try:
+                    async with http.get(self.url + "/healthz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise TimeoutError(f"worker not healthy after {timeout}s\n{self.log()}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+
+class Receiver:
+    """A loopback HTTP server recording every request body (JSON) it receives."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        self.port = free_port()
+        self.status = 200
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(orjson.loads(body))
+        self.headers.append(dict(request.headers))
+        return web.Response(status=self.status)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def wait_for(self, count: int, timeout: float = 60.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return self.requests
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
+
+
+@pytest.fixture
+def make_worker(broker: str, tmp_path: Path) -> Iterator:
+    workers: list[Worker] = []
+
+    def make(pipelines_text: str, env: dict[str, str] | None = None) -> Worker:
+        path = tmp_path / "pipelines.yaml"
+        path.write_text(pipelines_text)
+        w = Worker(broker, path, tmp_path, env or {})
+        workers.append(w)
+        return w
+
+    yield make
+    for w in workers:
+        w.stop()
