@@ -208,18 +208,17 @@ class Silence:
         )
 
 
-def _index_keys(s: Silence) -> list[tuple[str, str]] | None:
-    best: list[tuple[str, str]] | None = None
+def _index_options(s: Silence) -> list[list[tuple[str, str]]]:
+    """Each literal matcher as a list of (name, value) keys the labels must carry one of."""
+    out = []
     for m in s.matchers:
         vals = m.literal_values()
         if vals is None or "" in vals:
             continue
-        keys = [(m.name, v) for v in vals]
-        if best is None or len(keys) < len(best):
-            best = keys
-    if best is None and s.tenant:
-        best = [("tenant", s.tenant)]
-    return best
+        out.append([(m.name, v) for v in vals])
+    if s.tenant:
+        out.append([("tenant", s.tenant)])
+    return out
 
 
 class SilenceIndex:
@@ -255,8 +254,15 @@ class SilenceIndex:
         self.version += 1
 
     # --- index maintenance ----------------------------------------------------------
+    def _bucket_size(self, keys: list[tuple[str, str]]) -> int:
+        return sum(len(self._eq.get(n, {}).get(v, ())) for n, v in keys)
+
     def _index(self, s: Silence) -> None:
-        keys = _index_keys(s)
+        # File the silence under its most selective literal matcher: the one whose
+        # buckets hold the fewest silences now (``alertname`` is shared by many
+        # silences, ``instance`` by few), so a query checks few candidates.
+        options = _index_options(s)
+        keys = min(options, key=self._bucket_size) if options else None
         self._indexed[s.id] = keys
         if keys is None:
             self._scan[s.id] = s
