@@ -38,6 +38,9 @@ from typing import Any
 
 import aiohttp
 
+# Import every channel module so CHANNELS is complete even when this package is
+# imported as a namespace (a tests/channels directory on sys.path can shadow it).
+from channels import email, msteams, pagerduty, slack, sns, twilio, webhook  # noqa: F401
 from channels.base import CHANNELS, GIVE_UP, Channel, Outcome, redact_text, redact_url
 from models.notification import Notification
 
