@@ -22,7 +22,17 @@ DETECTORS: dict[str, type[Detector]] = {
 
 # Parameters of the default detector, chosen on the NAB corpus (shared by all series).
 DEFAULT_DETECTOR = "ensemble"
-DEFAULT_PARAMS: dict[str, Any] = {}
+DEFAULT_PARAMS: dict[str, Any] = {
+    "c": 10.0,
+    "long_alpha": 0.0002,
+    "learning": 150,
+    "quiet": 100,
+    "quiet_frac": 0.05,
+    "hold": 1.0,
+    "hold_decay": 0.003,
+    "spatial_tol": 0.02,
+    "spatial_warmup": 20,
+}
 
 
 def make_detector(name: str = "default", **params: Any) -> Detector:

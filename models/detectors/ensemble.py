@@ -11,12 +11,13 @@ points are damped so one episode yields one alert.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .base import Detector, clamp01, finite
-from .scorers import SCORERS, Residual, Scorer, squash
-from .stats import Likelihood
+from .scorers import SCORERS, Context, Residual, Scorer, squash
+from .stats import Extreme, Likelihood
 
 
 class EnsembleDetector(Detector):
@@ -25,15 +26,29 @@ class EnsembleDetector(Detector):
     name = "ensemble"
 
     __slots__ = (
+        "bar",
         "c",
         "cache",
         "damp",
         "fire",
+        "gate",
+        "gate_min",
+        "hi",
+        "hold",
+        "hold_decay",
+        "learning",
         "lik",
+        "lo",
         "mix",
+        "n",
         "quiet",
+        "quiet_frac",
         "quiet_left",
+        "quiet_max",
         "scorers",
+        "spatial_tol",
+        "spatial_warmup",
+        "src",
         "weights",
     )
 
@@ -43,41 +58,80 @@ class EnsembleDetector(Detector):
         scorer_params: Mapping[str, Mapping[str, Any]] | None = None,
         weights: Sequence[float] | None = None,
         c: float = 3.0,
-        short: int = 10,
+        short: int | Sequence[int] = 10,
         long_alpha: float = 1 / 2000,
         learning: int = 300,
         var_floor: float = 1e-4,
         mix: float = 0.0,
         fire: float = 0.5,
         quiet: int = 200,
+        quiet_frac: float = 0.0,
+        quiet_max: int = 1000,
         damp: float = 0.1,
+        lik: str = "gauss",
+        decay: float = 1e-4,
+        gate: Mapping[str, Any] | None = None,
+        gate_min: float = 1.0,
+        hold: float = 0.0,
+        hold_decay: float = 0.001,
+        spatial_tol: float = 0.0,
+        spatial_warmup: int = 300,
     ) -> None:
         sp = scorer_params or {}
         self.scorers: list[Scorer] = [SCORERS[n](**sp.get(n, {})) for n in scorers]
         self.weights = list(weights) if weights is not None else [1.0] * len(self.scorers)
-        self.lik = [Likelihood(short, long_alpha, learning, var_floor) for _ in self.scorers]
+        shorts = [short] if isinstance(short, int) else list(short)
+        if lik == "gauss":
+            self.lik = [
+                Likelihood(w, long_alpha, learning, var_floor) for _ in self.scorers for w in shorts
+            ]
+        else:
+            self.lik = [
+                Extreme(w, long_alpha, learning, decay) for _ in self.scorers for w in shorts
+            ]
+        # likelihood j watches scorer src[j]
+        self.src = [i for i in range(len(self.scorers)) for _ in shorts]
+        self.weights = [w for w in self.weights for _ in shorts]
         self.c = c
+        # optional novelty gate: a Context scorer whose raw value scales the final score
+        self.gate = Context(**gate) if gate is not None else None
+        self.gate_min = gate_min
         self.mix = mix  # 0: max of likelihoods; >0: blend in their mean
         self.fire = fire
         self.quiet = quiet
+        self.quiet_frac = quiet_frac  # quiet period grows with the history seen, up to quiet_max
+        self.quiet_max = quiet_max
+        self.n = 0
+        self.learning = learning
         self.damp = damp
         self.quiet_left = 0
+        # raised bar after a detection: the next one must beat hold x the last score,
+        # the bar relaxing back to `fire` by hold_decay per point
+        self.hold = hold
+        self.hold_decay = hold_decay
+        self.bar = fire
+        # spatial anomaly (as NAB's HTM detector): a value beyond the range seen so far by more
+        # than spatial_tol x that range scores 1.0
+        self.spatial_tol = spatial_tol
+        self.spatial_warmup = spatial_warmup
+        self.lo = math.inf
+        self.hi = -math.inf
         self.cache: list[Any] = [None, None, None, None]  # value, ts, raws, combined score
 
     def _raws(self, x: float, ts: float) -> list[float]:
         c = self.c
-        return [squash(s.raw(x, ts), c) for s in self.scorers]
+        return [s.raw(x, ts) if s.bounded else squash(s.raw(x, ts), c) for s in self.scorers]
 
     def _combine(self, raws: list[float]) -> float:
         best = 0.0
         tot = 0.0
-        for lik, w, r in zip(self.lik, self.weights, raws, strict=True):
-            v = w * lik.score(r)
+        for lik, w, i in zip(self.lik, self.weights, self.src, strict=True):
+            v = w * lik.score(raws[i])
             tot += v
             if v > best:
                 best = v
         if self.mix:
-            best = (1.0 - self.mix) * best + self.mix * tot / len(raws)
+            best = (1.0 - self.mix) * best + self.mix * tot / len(self.lik)
         return clamp01(best)
 
     def _compute(self, x: float, ts: float) -> tuple[list[float], float]:
@@ -86,6 +140,13 @@ class EnsembleDetector(Detector):
             return cache[2], cache[3]
         raws = self._raws(x, ts)
         s = self._combine(raws)
+        if self.gate is not None and self.gate.n >= self.gate.warmup:
+            g = self.gate.raw(x, ts)
+            s *= self.gate_min + (1.0 - self.gate_min) * g
+        if self.spatial_tol and self.n >= self.spatial_warmup and self.hi > self.lo:
+            tol = self.spatial_tol * (self.hi - self.lo)
+            if x > self.hi + tol or x < self.lo - tol:
+                s = 1.0
         self.cache = [x, ts, raws, s]
         return raws, s
 
@@ -93,7 +154,9 @@ class EnsembleDetector(Detector):
         if not finite(value):
             return 0.0
         _, s = self._compute(value, ts)
-        return s * self.damp if self.quiet_left > 0 else s
+        if self.quiet_left > 0:
+            return s * self.damp
+        return s * self.fire / self.bar if self.bar > self.fire else s
 
     def learn_one(self, value: float, ts: float) -> None:
         if not finite(value):
@@ -101,11 +164,24 @@ class EnsembleDetector(Detector):
         raws, s = self._compute(value, ts)
         if self.quiet_left > 0:
             self.quiet_left -= 1
-        elif s >= self.fire:
-            self.quiet_left = self.quiet
-        for sc, lik, r in zip(self.scorers, self.lik, raws, strict=True):
+        elif s >= self.bar:
+            q = self.quiet_frac * self.n
+            self.quiet_left = int(min(max(q, self.quiet), self.quiet_max))
+            if self.hold:
+                self.bar = max(self.bar, self.hold * s)
+        if self.bar > self.fire:
+            self.bar = max(self.fire, self.bar - self.hold_decay * (self.bar - self.fire) - 1e-9)
+        self.n += 1
+        if value < self.lo:
+            self.lo = value
+        if value > self.hi:
+            self.hi = value
+        for sc in self.scorers:
             sc.learn(value, ts)
-            lik.learn(r)
+        for lik, i in zip(self.lik, self.src, strict=True):
+            lik.learn(raws[i])
+        if self.gate is not None:
+            self.gate.learn(value, ts)
         self.cache = [None, None, None, None]
 
     def expected_range(self) -> tuple[float, float] | None:

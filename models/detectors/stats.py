@@ -95,3 +95,54 @@ class Likelihood(State):
         buf.append(raw)
         self.total += raw
         self.long.update(self.total / len(buf))
+
+
+class Extreme(State):
+    """Record-breaking check over a stream of raw scores: recent mean vs its running maximum.
+
+    Why: a Gaussian tail on skewed raw scores over-alerts on heavy-tailed series; comparing
+    the recent mean of raw scores (above its long-run mean) with the largest excess seen so
+    far (slowly decaying) asks "is this unprecedented for this series?". 0.5 = equals the record.
+    """
+
+    __slots__ = ("buf", "decay", "learning", "long", "peak", "short", "total")
+
+    def __init__(
+        self, short: int = 10, alpha: float = 1 / 2000, learning: int = 300, decay: float = 1e-4
+    ) -> None:
+        self.short = short
+        self.buf: deque[float] = deque(maxlen=short)
+        self.total = 0.0
+        self.long = EwStats(alpha)
+        self.learning = learning
+        self.decay = decay
+        self.peak = 0.0
+
+    def _mean(self, raw: float) -> float:
+        buf = self.buf
+        if len(buf) == self.short:
+            return (self.total - buf[0] + raw) / self.short
+        return (self.total + raw) / (len(buf) + 1)
+
+    def score(self, raw: float) -> float:
+        if self.long.n < self.learning:
+            return 0.0
+        ex = self._mean(raw) - self.long.mean
+        if ex <= 0.0:
+            return 0.0
+        peak = self.peak if self.peak > 1e-9 else 1e-9
+        r = ex / peak
+        return r / (1.0 + r)
+
+    def learn(self, raw: float) -> None:
+        m = self._mean(raw)
+        buf = self.buf
+        if len(buf) == self.short:
+            self.total -= buf[0]
+        buf.append(raw)
+        self.total += raw
+        ex = m - self.long.mean
+        self.peak *= 1.0 - self.decay
+        if self.long.n >= self.learning // 2 and ex > self.peak:
+            self.peak = ex
+        self.long.update(m)
