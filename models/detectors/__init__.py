@@ -23,7 +23,9 @@ DETECTORS: dict[str, type[Detector]] = {
 # Parameters of the default detector, chosen on the NAB corpus (shared by all series).
 DEFAULT_DETECTOR = "ensemble"
 DEFAULT_PARAMS: dict[str, Any] = {
-    "c": 10.0,
+    "c": 5.0,
+    "short": 14,
+    "veto": 3.0,
     "long_alpha": 0.0002,
     "learning": 150,
     "quiet": 100,

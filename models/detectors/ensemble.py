@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .base import Detector, clamp01, finite
-from .scorers import SCORERS, Context, Residual, Scorer, squash
+from .scorers import SCORERS, Context, Residual, Scorer, Seasonal, squash
 from .stats import Extreme, Likelihood
 
 
@@ -48,6 +48,9 @@ class EnsembleDetector(Detector):
         "scorers",
         "spatial_tol",
         "spatial_warmup",
+        "veto",
+        "veto_min",
+        "veto_z",
         "src",
         "weights",
     )
@@ -76,6 +79,9 @@ class EnsembleDetector(Detector):
         hold_decay: float = 0.001,
         spatial_tol: float = 0.0,
         spatial_warmup: int = 300,
+        veto: float = 0.0,
+        veto_min: float = 0.3,
+        veto_params: Mapping[str, Any] | None = None,
     ) -> None:
         sp = scorer_params or {}
         self.scorers: list[Scorer] = [SCORERS[n](**sp.get(n, {})) for n in scorers]
@@ -115,6 +121,10 @@ class EnsembleDetector(Detector):
         self.spatial_tol = spatial_tol
         self.spatial_warmup = spatial_warmup
         self.lo = math.inf
+        # seasonal veto: a value close to what this time of day usually shows is damped
+        self.veto = Seasonal(**(veto_params or {})) if veto else None
+        self.veto_z = veto
+        self.veto_min = veto_min
         self.hi = -math.inf
         self.cache: list[Any] = [None, None, None, None]  # value, ts, raws, combined score
 
@@ -143,6 +153,10 @@ class EnsembleDetector(Detector):
         if self.gate is not None and self.gate.n >= self.gate.warmup:
             g = self.gate.raw(x, ts)
             s *= self.gate_min + (1.0 - self.gate_min) * g
+        if self.veto is not None:
+            z = self.veto.raw(x, ts)
+            if z >= 0.0 and self.veto.trained(ts):
+                s *= self.veto_min + (1.0 - self.veto_min) * min(1.0, z / self.veto_z)
         if self.spatial_tol and self.n >= self.spatial_warmup and self.hi > self.lo:
             tol = self.spatial_tol * (self.hi - self.lo)
             if x > self.hi + tol or x < self.lo - tol:
@@ -182,6 +196,8 @@ class EnsembleDetector(Detector):
             lik.learn(raws[i])
         if self.gate is not None:
             self.gate.learn(value, ts)
+        if self.veto is not None:
+            self.veto.learn(value, ts)
         self.cache = [None, None, None, None]
 
     def expected_range(self) -> tuple[float, float] | None:

@@ -143,6 +143,9 @@ class Seasonal(Scorer):
     def _slot(self, ts: float) -> int:
         return int((ts % self.period) * self.buckets / self.period) % self.buckets
 
+    def trained(self, ts: float) -> bool:
+        return self.n[self._slot(ts)] >= self.min_n
+
     def raw(self, x: float, ts: float) -> float:
         k = self._slot(ts)
         if self.n[k] < self.min_n:
