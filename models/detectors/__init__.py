@@ -22,19 +22,7 @@ DETECTORS: dict[str, type[Detector]] = {
 
 # Parameters of the default detector, chosen on the NAB corpus (shared by all series).
 DEFAULT_DETECTOR = "ensemble"
-DEFAULT_PARAMS: dict[str, Any] = {
-    "c": 5.0,
-    "short": 14,
-    "veto": 3.0,
-    "long_alpha": 0.0002,
-    "learning": 150,
-    "quiet": 100,
-    "quiet_frac": 0.05,
-    "hold": 1.0,
-    "hold_decay": 0.003,
-    "spatial_tol": 0.02,
-    "spatial_warmup": 20,
-}
+DEFAULT_PARAMS: dict[str, Any] = {}  # the tuned values are EnsembleDetector's defaults
 
 
 def make_detector(name: str = "default", **params: Any) -> Detector:

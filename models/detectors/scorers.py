@@ -18,7 +18,6 @@ TINY = 1e-12
 
 class Scorer(State):
     __slots__ = ()
-    bounded = False  # True: raw() is already in [0, 1] and is not squashed
 
     def raw(self, x: float, ts: float) -> float:  # pragma: no cover - interface
         raise NotImplementedError
@@ -166,68 +165,7 @@ class Seasonal(Scorer):
         self.glob.update(x)
 
 
-class Context(Scorer):
-    """Novelty of the recent pattern (CAD-like): how often the last k quantised values were seen.
-
-    Values are cut into bins whose width is fixed from the first `warmup` points (range / bins);
-    the score mixes, for k = 1..depth, 1 / sqrt(1 + count of this k-gram so far). Why: most
-    NAB-style anomalies are behaviour never seen before in the series, which a forgetting
-    residual misses. The table is pruned of single-seen grams past `max_keys` to stay small.
-    """
-
-    __slots__ = ("bins", "counts", "depth", "hi", "hist", "lo", "max_keys", "n", "warmup", "width")
-    bounded = True
-
-    def __init__(
-        self, bins: int = 10, depth: int = 3, warmup: int = 100, max_keys: int = 400
-    ) -> None:
-        self.bins = bins
-        self.depth = depth
-        self.warmup = warmup
-        self.max_keys = max_keys
-        self.lo = math.inf
-        self.hi = -math.inf
-        self.width = 0.0
-        self.hist: list[int] = []
-        self.counts: dict[str, int] = {}
-        self.n = 0
-
-    def _bin(self, x: float) -> int:
-        return math.floor((x - self.lo) / self.width)
-
-    def _keys(self, b: int) -> list[str]:
-        grams = [*self.hist[-(self.depth - 1) :], b] if self.depth > 1 else [b]
-        return [",".join(map(str, grams[i:])) for i in range(len(grams))]
-
-    def raw(self, x: float, ts: float) -> float:
-        if self.n < self.warmup:
-            return 0.0
-        keys = self._keys(self._bin(x))
-        get = self.counts.get
-        return sum(1.0 / math.sqrt(1.0 + get(k, 0)) for k in keys) / len(keys)
-
-    def learn(self, x: float, ts: float) -> None:
-        self.n += 1
-        if self.n <= self.warmup:
-            self.lo = min(self.lo, x)
-            self.hi = max(self.hi, x)
-            if self.n == self.warmup:
-                w = (self.hi - self.lo) / self.bins
-                self.width = w if w > 0 else abs(self.lo) * 1e-3 + 1e-9
-            return
-        b = self._bin(x)
-        counts = self.counts
-        for k in self._keys(b):
-            counts[k] = counts.get(k, 0) + 1
-        self.hist.append(b)
-        if len(self.hist) > self.depth:
-            del self.hist[0]
-        if len(counts) > self.max_keys:
-            self.counts = {k: v for k, v in counts.items() if v > 1}
-
-
 SCORERS: dict[str, type[Scorer]] = {
-    "context": Context,
     "residual": Residual,
     "gauss": Gauss,
     "diff": Diff,
