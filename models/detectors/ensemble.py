@@ -24,6 +24,9 @@ from .base import Detector, clamp01, finite
 from .scorers import SCORERS, Residual, Scorer, Seasonal, squash
 from .stats import Likelihood
 
+# per-scorer settings that differ from the scorer classes' own defaults (tuned on NAB)
+SCORER_PARAMS: dict[str, dict[str, Any]] = {"gauss": {"alpha": 0.0003}}
+
 
 class EnsembleDetector(Detector):
     """Max of per-scorer anomaly likelihoods, seasonal veto, spatial check, quiet period."""
@@ -43,6 +46,7 @@ class EnsembleDetector(Detector):
         "lo",
         "n",
         "quiet",
+        "quiet_break",
         "quiet_frac",
         "quiet_left",
         "quiet_max",
@@ -62,13 +66,13 @@ class EnsembleDetector(Detector):
         weights: Sequence[float] | None = None,
         c: float = 5.0,
         short: int = 14,
-        long_alpha: float = 0.0002,
+        long_alpha: float = 0.0005,
         learning: int = 150,
-        var_floor: float = 1e-4,
+        var_floor: float = 1e-3,
         fire: float = 0.5,
         quiet: int = 100,
         quiet_frac: float = 0.05,
-        quiet_max: int = 1000,
+        quiet_max: int = 600,
         damp: float = 0.1,
         hold: float = 1.0,
         hold_decay: float = 0.003,
@@ -76,8 +80,9 @@ class EnsembleDetector(Detector):
         spatial_warmup: int = 20,
         veto: float = 3.0,
         veto_min: float = 0.3,
+        quiet_break: float = 1.0,
     ) -> None:
-        sp = scorer_params or {}
+        sp = {**SCORER_PARAMS, **(scorer_params or {})}
         self.scorers: list[Scorer] = [SCORERS[n](**sp.get(n, {})) for n in scorers]
         self.weights = list(weights) if weights is not None else [1.0] * len(self.scorers)
         self.lik = [Likelihood(short, long_alpha, learning, var_floor) for _ in self.scorers]
@@ -88,6 +93,7 @@ class EnsembleDetector(Detector):
         self.quiet_max = quiet_max
         self.damp = damp
         self.quiet_left = 0
+        self.quiet_break = quiet_break  # a score this high ends a quiet period (> 1: never)
         self.hold = hold
         self.hold_decay = hold_decay
         self.bar = fire
@@ -135,7 +141,7 @@ class EnsembleDetector(Detector):
         if not finite(value):
             return 0.0
         _, s = self._compute(value, ts)
-        if self.quiet_left > 0:
+        if self.quiet_left > 0 and s < self.quiet_break:
             return s * self.damp
         return s * self.fire / self.bar if self.bar > self.fire else s
 
@@ -144,7 +150,7 @@ class EnsembleDetector(Detector):
             return
         raws, s = self._compute(value, ts)
         self.cache = [None, None, None, None]
-        if self.quiet_left > 0:
+        if self.quiet_left > 0 and s < self.quiet_break:
             self.quiet_left -= 1
         elif s >= self.bar:
             q = max(self.quiet_frac * self.n, self.quiet)
