@@ -61,7 +61,13 @@ def _load(partition: int) -> None:
     for key, data in nflog_table.items(partition):
         dispatcher.load_log(key, partition, data)
     suppressor.observe(list(alerts.alerts.values()))
-    log.info("partition %d: %d alerts restored", partition, len(alerts))
+    log.info(
+        "partition %d: %d alerts, %d groups, %d log entries restored",
+        partition,
+        len(alerts),
+        len(dispatcher.groups),
+        len(dispatcher.nflog),
+    )
 
 
 def _drop(partition: int) -> None:
@@ -135,7 +141,9 @@ async def process_alerts(stream):  # type: ignore[no-untyped-def]
         tenant = key.decode() if key else None
         good, bad = parse_many(Alert, items, tenant, now)
         await dead_letters("alerts", key, bad)
-        await ingest(partition, alert_sets[partition].merge(good, now), now)
+        changed, stale = alert_sets[partition].merge(good, now)
+        _persist(partition, stale)
+        await ingest(partition, changed, now)
 
 
 def _lookup(partition: int, fingerprint: str) -> Alert | None:
@@ -162,6 +170,8 @@ async def flush_groups() -> None:
     # a crash in between re-sends the same notification id, which receivers can drop
     _persist_dispatch()
     if notifications:
+        for n in notifications:
+            log.info("notify %s %s/%s: %s", n.id, n.receiver, n.channel, n.reason)
         await send_notifications(notifications)
     # resolved alerts that no group holds any more are done with
     for partition, fp in dispatcher.released:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
+from aiohttp import web
 from faust.web import Request, Response, View
 
 from app.faust_app import alerts_topic, app, metrics_topic
@@ -22,7 +23,7 @@ from tables import alerts as alerts_table
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status=status, content_type="application/json")
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 def error(status: int, reason: str, **extra: Any) -> Response:

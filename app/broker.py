@@ -67,3 +67,36 @@ def embedded_broker(port: int | None = None, log_path: str | None = None) -> Ite
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def declare_topics(broker: str, names: list[str], partitions: int, timeout: float = 30.0) -> None:
+    """Create the topics with one partition count before any worker or producer uses them.
+
+    A produce or a subscription to a missing topic makes the broker create it with its
+    own default count, and Faust then refuses to co-partition tables with it.
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from app.client import bootstrap_servers
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers(broker)})
+    existing = admin.list_topics(timeout=timeout).topics
+    wanted = [
+        NewTopic(n, num_partitions=partitions, replication_factor=-1)
+        for n in names
+        if n not in existing
+    ]
+    for name, fut in (admin.create_topics(wanted) if wanted else {}).items():
+        try:
+            fut.result(timeout)
+        except Exception as exc:  # a concurrent creation is fine
+            if "already exists" not in str(exc).lower() and "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
+    for name in names:
+        meta = admin.list_topics(name, timeout=timeout).topics.get(name)
+        count = len(meta.partitions) if meta else 0
+        if count != partitions:
+            raise RuntimeError(
+                f"topic {name} has {count} partitions, the pipeline needs {partitions}: "
+                f"set ALERTSTREAM_PARTITIONS={count} or recreate the topic"
+            )

@@ -60,7 +60,12 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    from app.broker import declare_topics
+    from app.faust_app import ALL_TOPICS
+    from app.settings import settings
     from app.worker import app
+
+    declare_topics(settings.broker, [t.get_topic_name() for t in ALL_TOPICS], settings.partitions)
 
     port = env.get("ALERTSTREAM_WEB_PORT", "6066")
     argv = [
@@ -78,7 +83,8 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
     ]
     if not any(a.startswith("-l") or a.startswith("--loglevel") for a in faust_args):
         argv += ["--loglevel", "warning"]
-    app.main(argv)  # type: ignore[call-arg]
+    sys.argv = argv
+    app.main()
     return 0
 
 

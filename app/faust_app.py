@@ -10,6 +10,7 @@ from __future__ import annotations
 import faust
 
 from app.settings import settings
+from channels import CHANNELS
 
 
 def _credentials() -> object | None:
@@ -79,8 +80,7 @@ dlq_topic = _topic("dlq")
 history_topic = _topic("history")
 commands_topic = _topic("commands")
 receipts_topic = _topic("notifications.receipts")
-CHANNEL_KINDS = ("webhook", "email", "slack", "msteams", "pagerduty", "sns", "twilio")
-notification_topics = {kind: _topic(f"notifications.{kind}") for kind in CHANNEL_KINDS}
+notification_topics = {kind: _topic(f"notifications.{kind}") for kind in CHANNELS}
 ALL_TOPICS = [
     metrics_topic,
     events_topic,

@@ -5,16 +5,9 @@ sets the environment first and does exactly that).
 """
 
 import agents.alerts
-import agents.evaluate  # noqa: F401
+import agents.evaluate
+import agents.notify  # noqa: F401
 import app.api
-from app.faust_app import ALL_TOPICS, app
-
-
-@app.task
-async def declare_topics() -> None:
-    """Declare every topic up front, all with one partition count (see FIELD-NOTES)."""
-    for topic in ALL_TOPICS:
-        await topic.maybe_declare()
-
+from app.faust_app import app
 
 __all__ = ["app"]

@@ -3,7 +3,9 @@
 Pure logic over one partition's alerts.  ``merge`` returns only the alerts whose
 state changed (new, firing<->resolved); refreshes (a re-sent firing alert extending
 ``ends_at``) stay in memory, so steady re-sends cost a dict lookup and no write.
-Alerts whose ``ends_at`` passes resolve on their own (``expire``).
+Alerts whose ``ends_at`` passes resolve on their own (``expire``).  A refresh is
+written only when the stored ``ends_at`` would lapse within half the new lifetime,
+so a restarted worker never resolves an alert that was being re-sent all along.
 """
 
 from __future__ import annotations
@@ -17,17 +19,21 @@ class AlertSet:
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
         self._expiry: list[tuple[float, str]] = []  # (ends_at, fingerprint), checked lazily
+        self._stored_ends: dict[str, float] = {}  # ends_at as last written to the table
 
     def __len__(self) -> int:
         return len(self.alerts)
 
     def load(self, alert: Alert) -> None:
         self.alerts[alert.fingerprint] = alert
+        self._stored_ends[alert.fingerprint] = alert.ends_at
         if alert.status == FIRING and alert.ends_at:
             heapq.heappush(self._expiry, (alert.ends_at, alert.fingerprint))
 
-    def merge(self, incoming: list[Alert], now: float) -> list[Alert]:
+    def merge(self, incoming: list[Alert], now: float) -> tuple[list[Alert], list[Alert]]:
+        """Returns (alerts whose state changed, refreshed alerts due for a write)."""
         changed: list[Alert] = []
+        stale: list[Alert] = []
         alerts = self.alerts
         for new in incoming:
             fp = new.fingerprint
@@ -54,10 +60,17 @@ class AlertSet:
                 old.annotations = new.annotations
                 if new.starts_at < old.starts_at:
                     old.starts_at = new.starts_at
+                stored = self._stored_ends.get(fp, 0.0)
+                if stored and stored - now < (old.ends_at - now) / 2:
+                    stale.append(old)
                 new = old
             if new.status == FIRING and new.ends_at:
                 heapq.heappush(self._expiry, (new.ends_at, fp))
-        return changed
+        for alert in changed:
+            self._stored_ends[alert.fingerprint] = alert.ends_at
+        for alert in stale:
+            self._stored_ends[alert.fingerprint] = alert.ends_at
+        return changed, stale
 
     def expire(self, now: float) -> list[Alert]:
         """Resolve firing alerts whose ends_at has passed (not re-sent in time)."""
@@ -73,3 +86,4 @@ class AlertSet:
 
     def drop(self, fingerprint: str) -> None:
         self.alerts.pop(fingerprint, None)
+        self._stored_ends.pop(fingerprint, None)

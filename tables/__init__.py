@@ -28,3 +28,7 @@ from models.lifecycle import AlertSet  # noqa: E402
 
 active_alerts: defaultdict[int, AlertSet] = defaultdict(AlertSet)
 """partition -> the alerts of that partition (firing, and resolved until notified)."""
+
+delivered = PartitionStore(
+    app, "delivered", help="notification id -> when it was delivered (no resend after a crash)"
+)

@@ -27,8 +27,6 @@ class PartitionStore:
             name,
             key_type=bytes,
             value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
             help=help,
             options={"block_cache_size": cache_mb * 1024 * 1024},
         )

@@ -1,0 +1,149 @@
+"""`alertstream run` (what `make run` calls): broker, worker and demo traffic in one go.
+
+Starts the embedded broker, a loopback webhook receiver that prints one line per
+notification, a worker with the given pipelines.yaml, and a producer of cpu_usage
+samples in which web-1 runs hot for 30 s of every 60 s, so HighCpu fires and resolves.
+Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from app.broker import free_port, start_broker, wait_for_port
+from app.client import get_alerts_system
+
+
+def _line(payload: dict) -> str:
+    alerts = payload.get("alerts", [])
+    names = ", ".join(
+        f"{a['labels'].get('alertname')}{{host={a['labels'].get('host', '')}}}"
+        f" {a['annotations'].get('summary', '')}"
+        for a in alerts
+    )
+    stamp = time.strftime("%H:%M:%S")
+    status = payload.get("status", "?").upper()
+    return f"{stamp}  [{status:8}] receiver={payload.get('receiver')} {names}"
+
+
+async def _receiver(port: int) -> web.AppRunner:
+    async def hook(request: web.Request) -> web.Response:
+        print(_line(await request.json()), flush=True)
+        return web.Response(status=200)
+
+    webapp = web.Application()
+    webapp.router.add_post("/hook", hook)
+    runner = web.AppRunner(webapp)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError("the worker exited; see its log")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(url + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.5)
+    raise TimeoutError("the worker did not become healthy")
+
+
+async def _traffic(broker: str, stop: asyncio.Event) -> None:
+    client = get_alerts_system({"broker": broker})
+    start = time.time()
+    while not stop.is_set():
+        now = time.time()
+        hot = (now - start) % 60 < 30
+        batch = [
+            {
+                "tenant": "demo",
+                "name": "cpu_usage",
+                "labels": {"env": "production", "host": host},
+                "value": value,
+                "ts": now,
+            }
+            for host, value in (
+                ("web-1", 96.0 if hot else 20.0 + 5 * math.sin(now)),
+                ("web-2", 40.0 + 10 * math.sin(now / 7)),
+                ("web-3", 55.0),
+            )
+        ]
+        await asyncio.to_thread(client.send_metrics, batch)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def _run(pipelines: str, data_dir: Path) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    broker_port, web_port, hook_port = free_port(), free_port(), free_port()
+    broker_proc = start_broker(broker_port, log_path=str(data_dir / "broker.log"))
+    broker = f"kafka://127.0.0.1:{broker_port}"
+    runner = await _receiver(hook_port)
+    env = {
+        **os.environ,
+        "ALERTSTREAM_BROKER": broker,
+        "ALERTSTREAM_PIPELINES": pipelines,
+        "ALERTSTREAM_DATA_DIR": str(data_dir / f"worker-{broker_port}"),
+        "ALERTSTREAM_WEB_PORT": str(web_port),
+        "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/hook",
+    }
+    log = open(data_dir / "worker.log", "ab")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--loglevel", "info"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    try:
+        print(f"broker   {broker} (embedded Tansu; log {data_dir / 'broker.log'})")
+        print(
+            f"worker   http://127.0.0.1:{web_port}  (/healthz, /api/v1/alerts?tenant=demo, "
+            f"/table/alerts; log {data_dir / 'worker.log'})"
+        )
+        print("starting the worker...", flush=True)
+        wait_for_port(broker_port)
+        await _wait_healthy(f"http://127.0.0.1:{web_port}", worker)
+        print(
+            "ready: web-1 runs hot for 30 s of every minute; notifications below (Ctrl-C stops)\n",
+            flush=True,
+        )
+        await _traffic(broker, stop)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        worker.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(15)
+        if worker.poll() is None:
+            worker.kill()
+        await runner.cleanup()
+        broker_proc.terminate()
+        broker_proc.wait(5)
+        print("stopped.")
+    return code
+
+
+def run_demo(pipelines: str = "pipelines.yaml", data_dir: str = ".run") -> int:
+    return asyncio.run(_run(pipelines, Path(data_dir)))
