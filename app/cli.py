@@ -88,6 +88,44 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
     return 0
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    os.environ.update(worker_env(args))
+    from app.config.loader import ConfigError, load_file
+    from app.dlq import run_replay
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        config = load_file(settings.pipelines)
+    except ConfigError as exc:
+        print("\n".join(exc.errors), file=sys.stderr)
+        return EXIT_CONFIG
+    return run_replay(
+        config,
+        settings.broker,
+        settings.topic_prefix + "dlq",
+        f"{settings.app_id}-dlq-replay",
+        args.id,
+    )
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import yaml
+
+    from app.importer import import_alertmanager
+
+    try:
+        with open(args.file) as f:
+            sections, warnings = import_alertmanager(f.read())
+    except (OSError, ValueError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for w in warnings:
+        print(f"{args.file}: not converted: {w}", file=sys.stderr)
+    print(yaml.safe_dump(sections, sort_keys=False), end="")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
@@ -107,6 +145,13 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--web-port", type=int, help="HTTP API port (ALERTSTREAM_WEB_PORT)")
     w.add_argument("--data-dir", help="RocksDB state directory (ALERTSTREAM_DATA_DIR)")
     w.add_argument("--partitions", type=int, help="partitions per topic (ALERTSTREAM_PARTITIONS)")
+    d = sub.add_parser("dlq", help="dead letters: `dlq replay` sends notifications again")
+    d.add_argument("action", choices=["replay"])
+    d.add_argument("--pipelines", help="pipelines.yaml with the receivers")
+    d.add_argument("--broker", help="kafka://host:port")
+    d.add_argument("--id", help="replay only the notification with this id")
+    i = sub.add_parser("import-alertmanager", help="convert alertmanager.yml to pipelines.yaml")
+    i.add_argument("file")
     r = sub.add_parser("run", help="broker + worker + demo traffic, all in one (make run)")
     r.add_argument("--pipelines", default="pipelines.yaml")
     r.add_argument("--data-dir", default=".run")
@@ -120,7 +165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_worker(args, rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
-    return {"validate": cmd_validate, "broker": cmd_broker, "run": cmd_run}[args.command](args)
+    commands = {
+        "validate": cmd_validate,
+        "broker": cmd_broker,
+        "run": cmd_run,
+        "dlq": cmd_dlq,
+        "import-alertmanager": cmd_import,
+    }
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":
