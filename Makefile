@@ -29,5 +29,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: install
+	$(BIN)/alertstream bench $(ARGS)
+
+bench-nab: install
+	$(BIN)/python -m benchmarks.nab.run $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -152,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--id", help="replay only the notification with this id")
     i = sub.add_parser("import-alertmanager", help="convert alertmanager.yml to pipelines.yaml")
     i.add_argument("file")
+    sub.add_parser("bench", help="run the benchmark scenarios (see benchmarks/)", add_help=False)
     r = sub.add_parser("run", help="broker + worker + demo traffic, all in one (make run)")
     r.add_argument("--pipelines", default="pipelines.yaml")
     r.add_argument("--data-dir", default=".run")
@@ -163,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser().parse_known_args(argv)
     if args.command == "worker":
         return cmd_worker(args, rest)
+    if args.command == "bench":
+        from benchmarks.harness import main as bench_main
+
+        return bench_main(rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     commands = {
