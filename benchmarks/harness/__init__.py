@@ -1,0 +1,141 @@
+"""The benchmark harness: ``alertstream bench SCENARIO... [options]`` / ``make bench ARGS=...``.
+
+Scenarios: metrics, alerts, latency, soak, recovery (or ``all``).  Each run starts an
+embedded broker, N ``alertstream worker`` processes and a loopback webhook receiver,
+drives load from a separate producer process, checks that everything sent arrived
+(exit 1 if not), measures the bare-consumer ceiling on the same topic, and writes
+``benchmarks/results/<scenario>-<timestamp>.json`` and ``.png`` plus a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+SCENARIOS = ["metrics", "alerts", "latency", "soak", "recovery"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="alertstream bench", description=__doc__.splitlines()[0])
+    p.add_argument("scenarios", nargs="*", default=["alerts"], help=f"{SCENARIOS} or all")
+    p.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
+    p.add_argument("--partitions", type=int, default=4, help="partitions per topic")
+    p.add_argument("--batch", type=int, default=1000, help="alerts/samples per Kafka record")
+    # alerts
+    p.add_argument("--alerts", type=int, default=200_000, help="distinct fingerprints")
+    p.add_argument("--tenants", type=int, default=10, help="alerts: tenants (x10 groups)")
+    p.add_argument("--silences", type=int, default=1000)
+    p.add_argument("--group-wait", default="1s")
+    p.add_argument("--group-interval", default="2s")
+    p.add_argument("--no-alertmanager", action="store_true")
+    # metrics
+    p.add_argument("--samples", type=int, default=3_000_000)
+    p.add_argument("--series", type=int, default=100_000)
+    p.add_argument("--metric-tenants", type=int, default=100)
+    # latency / soak
+    p.add_argument("--rate", type=int, default=10_000, help="latency: alerts/s")
+    p.add_argument("--latency-duration", type=float, default=30.0)
+    p.add_argument("--latency-batch", type=int, default=100, help="alerts per record/group")
+    p.add_argument("--latency-tenants", type=int, default=20)
+    p.add_argument("--tick", type=float, default=0.02, help="worker timer tick (s)")
+    p.add_argument("--duration", type=float, default=600.0, help="soak: seconds")
+    p.add_argument("--soak-rate", type=int, default=2000, help="soak: alerts/s")
+    # recovery
+    p.add_argument("--recovery-alerts", "--active", type=int, default=1_000_000)
+    # harness
+    p.add_argument("--sample-every", type=float, default=2.0, help="RSS sampling period (s)")
+    p.add_argument("--profile", type=float, default=0.0, help="py-spy the workers for N s")
+    p.add_argument("--compare", type=Path, help="an earlier result JSON to compare with")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    p.add_argument("--keep", action="store_true", help="keep worker data dirs and logs")
+    p.add_argument("--tag", default="", help="suffix for the result file name")
+    return p
+
+
+async def _run(scenario: str, args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    from benchmarks.harness import scenarios as sc
+    from benchmarks.harness.infra import Broker, machine
+
+    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
+    broker = Broker(run_dir)
+    ctx = sc.Ctx(broker, run_dir, args, partitions=args.partitions)
+    counts = [int(x) for x in str(args.workers).split(",") if x]
+    runs: list[dict[str, Any]] = []
+    started = time.time()
+    try:
+        if scenario == "recovery":
+            runs.append(await sc.scenario_recovery(ctx))
+        else:
+            for n in counts:
+                if scenario == "alerts":
+                    runs.append(await sc.scenario_alerts(ctx, n))
+                elif scenario == "metrics":
+                    runs.append(await sc.scenario_metrics(ctx, n))
+                elif scenario in ("latency", "soak"):
+                    runs.append(await sc.scenario_latency(ctx, n, soak=scenario == "soak"))
+                console.print(f"{scenario} x{n} done")
+            if scenario == "alerts" and not args.no_alertmanager:
+                am = await sc.scenario_alertmanager(ctx)
+                if am:
+                    runs.append(am)
+    finally:
+        broker.stop()
+    return {
+        "scenario": scenario,
+        "started": started,
+        "machine": machine(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "notes": ctx.notes,
+        "run_dir": str(run_dir),
+        "runs": runs,
+    }
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    from benchmarks.harness import report
+
+    console = Console()
+    wanted = SCENARIOS if args.scenarios == ["all"] else args.scenarios
+    bad = [s for s in wanted if s not in SCENARIOS]
+    if bad:
+        console.print(f"unknown scenario {bad}; choose from {SCENARIOS} or all")
+        return 2
+    failed = False
+    args.out.mkdir(parents=True, exist_ok=True)
+    for scenario in wanted:
+        doc = asyncio.run(_run(scenario, args, console))
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(doc["started"]))
+        base = args.out / f"{scenario}-{stamp}{('-' + args.tag) if args.tag else ''}"
+        base.with_suffix(".json").write_text(json.dumps(doc, indent=1))
+        report.plot(doc["runs"], base.with_suffix(".png"))
+        m = doc["machine"]
+        console.print(f"\n{scenario} on {m['nproc']} cores, {m['cpu']}, {m['memory_gib']} GiB")
+        console.print(report.markdown(doc["runs"]), markup=False, highlight=False)
+        for note in doc["notes"]:
+            console.print(f"note: {note}", markup=False)
+        console.print(f"results: {base.with_suffix('.json')}, plot {base.with_suffix('.png')}")
+        if args.compare:
+            console.print(report.compare(args.compare, doc["runs"]), markup=False)
+        for r in doc["runs"]:
+            if r.get("error"):
+                failed = True
+                console.print(f"[bold red]INCOMPLETE {scenario}: {r['error']}")
+    return 1 if failed else 0
+
+
+def _cli() -> None:
+    sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    _cli()
