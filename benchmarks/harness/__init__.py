@@ -95,9 +95,23 @@ async def _run(scenario: str, args: argparse.Namespace, console: Console) -> dic
         "machine": machine(),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "notes": ctx.notes,
+        "code": _code_state(),
         "run_dir": str(run_dir),
         "runs": runs,
     }
+
+
+def _code_state() -> dict[str, Any]:
+    """The commit measured, and which tracked files were modified in the working tree."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=root, capture_output=True, text=True).stdout
+
+    dirty = [line[3:] for line in git("status", "--porcelain").splitlines() if line[:2] != "??"]
+    return {"commit": git("rev-parse", "HEAD").strip(), "modified": dirty}
 
 
 def main(argv: list[str]) -> int:
@@ -120,12 +134,12 @@ def main(argv: list[str]) -> int:
         report.plot(doc["runs"], base.with_suffix(".png"))
         m = doc["machine"]
         console.print(f"\n{scenario} on {m['nproc']} cores, {m['cpu']}, {m['memory_gib']} GiB")
-        console.print(report.markdown(doc["runs"]), markup=False, highlight=False)
+        print(report.markdown(doc["runs"]))
         for note in doc["notes"]:
             console.print(f"note: {note}", markup=False)
         console.print(f"results: {base.with_suffix('.json')}, plot {base.with_suffix('.png')}")
         if args.compare:
-            console.print(report.compare(args.compare, doc["runs"]), markup=False)
+            print(report.compare(args.compare, doc["runs"]))
         for r in doc["runs"]:
             if r.get("error"):
                 failed = True

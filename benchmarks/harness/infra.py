@@ -147,7 +147,7 @@ class WorkerProc:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.started = time.time()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app.cli", "worker", "--loglevel", "warn"],
             env=self.env,
             cwd=ROOT,
             stdout=log,

@@ -214,10 +214,13 @@ def bare_consume(broker: str, topic: str, partitions: int, out: Any) -> None:
 
 def post_alertmanager(port: int, spec: dict[str, Any], sent: Any, started: Any, out: Any) -> None:
     """Post the sources, then the alert stream in batches, to Alertmanager's API v2."""
+    from benchmarks.harness.scenarios import silence_body
     from benchmarks.suppression import _request, _rfc3339
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     now = time.time()
+    for host in spec.get("silences", []):
+        _request(conn, "POST", "/api/v2/silences", silence_body(host, now))
     ends = _rfc3339(now + 3600)
     sources = sources_workload(spec["tenants"])
     _request(

@@ -54,7 +54,8 @@ def rows(runs: list[dict[str, Any]]) -> list[list[str]]:
                     str(r["workers"]),
                     f"{r['alerts']:,} fps, {r['groups']} groups, {r['inhibition_rules']} inhibit "
                     f"rules, {r['silences']} silences",
-                    f"{r['alerts_per_s']:,.0f} alerts/s to webhook (ingest {r['ingest_rate']:,.0f}/s)"
+                    f"{r['alerts_per_s']:,.0f} alerts/s to webhook "
+                    f"(ingest {r['ingest_rate']:,.0f}/s)"
                     f", {r['notifications_per_s']:.1f} notif/s, "
                     f"{r['rss_bytes_per_active_alert']:,.0f} B RSS/alert{err}",
                     f"ceiling {r['ceiling']['rate']:,.0f}/s (ingest {r['ratio_to_ceiling']:.1%})"
@@ -71,7 +72,8 @@ def rows(runs: list[dict[str, Any]]) -> list[list[str]]:
                     str(r["workers"]),
                     f"{r['samples']:,} samples, {r['series']:,} series, {r['tenants']} tenants, "
                     f"{r['rules']} rules/{r['window']}",
-                    f"{r['samples_per_s']:,.0f} samples/s, {r['cpu_us_per_sample']:.1f} µs CPU/sample"
+                    f"{r['samples_per_s']:,.0f} samples/s, "
+                    f"{r['cpu_us_per_sample']:.1f} µs CPU/sample"
                     f"{err}",
                     f"ceiling {r['ceiling']['rate']:,.0f}/s ({r['ratio_to_ceiling']:.1%})",
                     TARGETS["metrics"],

@@ -45,6 +45,7 @@ class Ctx:
     args: Any
     partitions: int = 4
     notes: list[str] = field(default_factory=list)
+    silences: int | None = None  # what the worker accepted (Alertmanager gets the same)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -251,7 +252,7 @@ def rate(n: int, t0: float, t1: float) -> float:
 # -- alerts ------------------------------------------------------------------------
 
 
-def expected_alerts(n: int, tenants: list[str]) -> tuple[set[str], int]:
+def expected_alerts(n: int, tenants: list[str], silences: int = 0) -> tuple[set[str], int]:
     """Fingerprints the webhook must see (not inhibited) and how many are inhibited."""
     from app.config.routing import InhibitRuleConfig
     from models.fingerprint import fingerprint
@@ -267,21 +268,65 @@ def expected_alerts(n: int, tenants: list[str]) -> tuple[set[str], int]:
     want = {fingerprint(s) for s in sources}
     muted = 0
     now = time.time()
+    silenced = {f"host-{h}" for h in silence_hosts(silences, n)}
     for labels in load.alerts_workload(n, tenants):
-        if inhibitor.mutes(labels, now):
+        if inhibitor.mutes(labels, now) or labels["instance"] in silenced:
             muted += 1
         else:
             want.add(fingerprint(labels))
     return want, muted
 
 
-async def silences_supported(url: str) -> bool:
+def silence_hosts(n_silences: int, n_alerts: int) -> list[int]:
+    """The suppression benchmark's silences: instance host-(20 i) (or outside the stream)."""
+    return [i * 20 if i * 20 < n_alerts else n_alerts + i for i in range(n_silences)]
+
+
+def silence_body(host: int, now: float) -> dict[str, Any]:
+    from benchmarks.suppression import _rfc3339
+
+    return {
+        "matchers": [
+            {"name": "instance", "value": f"host-{host}", "isRegex": False, "isEqual": True},
+            {"name": "alertname", "value": "Alert.*", "isRegex": True, "isEqual": True},
+        ],
+        "startsAt": _rfc3339(now - 60),
+        "endsAt": _rfc3339(now + 86400),
+        "createdBy": "bench",
+        "comment": "bench",
+    }
+
+
+async def post_silences(url: str, hosts: list[int], tenants: list[str]) -> tuple[int, float]:
+    """POST the silences (20 at a time), each with the tenant of the alert it hits;
+    (accepted, seconds). 0 accepted when the worker has no silence API."""
+    now = time.time()
+    sem = asyncio.Semaphore(20)
+    ok = 0
+    t0 = time.monotonic()
     async with aiohttp.ClientSession() as http:
-        try:
-            async with http.get(url + "/api/v2/silences") as r:
-                return r.status == 200
-        except aiohttp.ClientError:
-            return False
+        async with http.get(url + "/api/v2/silences") as r:
+            if r.status != 200:
+                return 0, 0.0
+
+        async def one(host: int) -> None:
+            nonlocal ok
+            tenant = tenants[(host // 10) % len(tenants)]
+            async with (
+                sem,
+                http.post(
+                    url + "/api/v2/silences",
+                    data=orjson.dumps(silence_body(host, now)),
+                    headers={"X-Scope-OrgID": tenant, "Content-Type": "application/json"},
+                ) as r,
+            ):
+                if r.status == 200:
+                    ok += 1
+                else:
+                    raise Incomplete(f"silence POST: {r.status} {await r.text()}")
+
+        await asyncio.gather(*(one(h) for h in hosts))
+    return ok, time.monotonic() - t0
 
 
 async def scenario_alerts(ctx: Ctx, workers: int) -> dict[str, Any]:
@@ -289,17 +334,17 @@ async def scenario_alerts(ctx: Ctx, workers: int) -> dict[str, Any]:
     tenants = balanced_tenants(a.tenants, ctx.partitions)
     env = {"BENCH_GROUP_WAIT": a.group_wait, "BENCH_GROUP_INTERVAL": a.group_interval}
     run = Run(ctx, "alerts", workers, env)
-    want, muted = expected_alerts(a.alerts, tenants)
     try:
         startup = await run.start()
-        silences = 0
-        if a.silences and await silences_supported(run.workers[0].url):
-            ctx.notes.append("worker silence API found but the harness does not post silences yet")
-        elif a.silences:
+        hosts = silence_hosts(a.silences, a.alerts)
+        silences, silence_s = await post_silences(run.workers[0].url, hosts, tenants)
+        if a.silences and not silences:
             ctx.notes.append(
                 f"alerts: run WITHOUT the {a.silences} silences: the worker has no "
                 "GET/POST /api/v2/silences yet (Alertmanager ran without them too)"
             )
+        ctx.silences = silences
+        want, muted = expected_alerts(a.alerts, tenants, silences)
         _, rss0 = run.cpu_rss()
         cpu0, _ = run.cpu_rss()
         by_tenant: dict[str, list[dict]] = {}
@@ -345,6 +390,7 @@ async def scenario_alerts(ctx: Ctx, workers: int) -> dict[str, Any]:
             "groups": 10 * len(tenants),
             "inhibition_rules": load.INHIBIT_RULES,
             "silences": silences,
+            "silence_posts_per_s": silences / silence_s if silence_s else 0.0,
             "group_wait": a.group_wait,
             "group_interval": a.group_interval,
             "sent": prod["items"] + len(load.sources_workload(tenants)),
@@ -389,7 +435,8 @@ async def scenario_alertmanager(ctx: Ctx) -> dict[str, Any] | None:
         ctx.notes.append("Alertmanager not installed: no comparison")
         return None
     tenants = balanced_tenants(a.tenants, ctx.partitions)
-    want, _ = expected_alerts(a.alerts, tenants)
+    n_sil = a.silences if ctx.silences is None else ctx.silences
+    want, _ = expected_alerts(a.alerts, tenants, n_sil)
     receiver = Receiver("alertmanager")
     await receiver.start()
     tmp = tempfile.mkdtemp(prefix="am-bench-")
@@ -428,7 +475,12 @@ async def scenario_alertmanager(ctx: Ctx) -> dict[str, Any] | None:
                 conn.close()
                 await asyncio.sleep(0.1)
         sent, started, out = SPAWN.Value("q", 0), SPAWN.Event(), SPAWN.Queue()
-        spec = {"n": a.alerts, "batch": 1000, "tenants": tenants}
+        spec = {
+            "n": a.alerts,
+            "batch": 1000,
+            "tenants": tenants,
+            "silences": silence_hosts(n_sil, a.alerts),
+        }
         proc = SPAWN.Process(target=load.post_alertmanager, args=(port, spec, sent, started, out))
         proc.start()
         started.set()
@@ -463,6 +515,7 @@ async def scenario_alertmanager(ctx: Ctx) -> dict[str, Any] | None:
             ).stderr.split("\n")[0],
             "alerts": a.alerts,
             "post_batch": 1000,
+            "silences": n_sil,
             "expected_notified": len(want),
             "arrived": len(want & set(receiver.first)),
             "missing": missing,
