@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Detector, finite
-from .scorers import Gauss, Residual, Scorer
-from .stats import tail_score
+from .scorers import Gauss, Residual, Scorer, squash
 
 
 class _Single(Detector):
@@ -20,7 +19,7 @@ class _Single(Detector):
     def score_one(self, value: float, ts: float) -> float:
         if not finite(value):
             return 0.0
-        return tail_score(self.sc.raw(value, ts))
+        return squash(self.sc.raw(value, ts), 4.0)
 
     def learn_one(self, value: float, ts: float) -> None:
         if finite(value):
