@@ -1,16 +1,20 @@
-"""The metrics agent: ingest samples, fold them into rule windows, emit rule alerts.
+"""The metrics agent: ingest samples, evaluate rules, emit rule alerts.
 
 Consumes `metrics` (one record = one sample or a batch), validates each sample (bad
-ones go to `dlq` with the reason), folds the good ones into the open windows of the
-threshold rules, and on a timer closes due windows: the resulting firing/resolved
+ones go to `dlq` with the reason) and hands the good ones to the windowed rules
+(threshold, auto threshold, predict: folded into windows, judged when a timer closes
+them) and to the anomaly rules (scored per sample).  The resulting firing/resolved
 alerts go to the `alerts` topic, where they take the same path as producers' alerts.
+Learned per-series models are checkpointed to the `series_models` table.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import defaultdict
+from typing import Any
 
 import orjson
 
@@ -19,37 +23,71 @@ from agents.partitions import OwnedPartitions
 from app.faust_app import alerts_topic, app, metrics_topic
 from app.pipeline import pipeline_config
 from app.settings import settings
+from models.alert import Alert
+from models.anomaly import AnomalyEvaluator
+from models.detectors.base import State
 from models.rules import RuleEvaluator, SeriesKey, SeriesState
 from models.sample import Sample, parse_many
 from models.wire import WireError, decode_batch
-from tables import rule_state
+from tables import rule_state, series_models
 
 log = logging.getLogger(__name__)
 
-evaluator = RuleEvaluator(r for r in pipeline_config().rules if r.kind == "threshold")
+CHECKPOINT_EVERY = float(os.environ.get("ALERTSTREAM_CHECKPOINT_EVERY", "30"))
+"""Seconds between checkpoints of learned models (state transitions are written at once)."""
+
+_rules = pipeline_config().rules
+evaluator = RuleEvaluator(r for r in _rules if r.kind in ("threshold", "predict"))
+anomaly = AnomalyEvaluator(r for r in _rules if r.kind == "anomaly")
+_anomaly_rules = {r.alert for r in _rules if r.kind == "anomaly"}
 partition_of_tenant: dict[str, int] = {}
 stats = {"samples": 0, "rejected": 0, "matched": 0}
+_last_checkpoint = [time.monotonic()]
 
 
-def _state_key(key: SeriesKey) -> str:
+def _key(key: SeriesKey) -> str:
     return orjson.dumps(key).decode()
+
+
+def _series_key(raw: str) -> SeriesKey:
+    tenant, rule, labels = orjson.loads(raw)
+    return tenant, rule, tuple(map(tuple, labels))
 
 
 def _load(partition: int) -> None:
     restored = []
     for raw_key, data in rule_state.items(partition):
-        tenant, rule, labels = orjson.loads(raw_key)
-        partition_of_tenant[tenant] = partition
-        restored.append(((tenant, rule, tuple(map(tuple, labels))), SeriesState.from_wire(data)))
+        key = _series_key(raw_key)
+        partition_of_tenant[key[0]] = partition
+        restored.append((key, SeriesState.from_wire(data)))
     evaluator.restore(restored)
+    models = 0
+    for raw_key, data in series_models.items(partition):
+        key = _series_key(raw_key)
+        partition_of_tenant[key[0]] = partition
+        if key[1] in _anomaly_rules:
+            anomaly.restore(key, data)
+        else:
+            evaluator.models[key] = State.from_state(data)
+        models += 1
+    log.info("partition %d: %d rule states, %d models restored", partition, len(restored), models)
 
 
 def _drop(partition: int) -> None:
     gone = {t for t, p in partition_of_tenant.items() if p == partition}
     evaluator.forget_tenants(lambda tenant: tenant not in gone)
+    anomaly.forget_tenants(lambda tenant: tenant not in gone)
 
 
 owned = OwnedPartitions(metrics_topic.get_topic_name(), _load, _drop)
+
+
+async def _emit(alerts: list[Alert]) -> None:
+    by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for alert in alerts:
+        by_tenant[alert.tenant].append(alert.to_wire())
+    for tenant, items in by_tenant.items():
+        await alerts_topic.send(key=tenant.encode(), value=orjson.dumps(items))
 
 
 @app.agent(metrics_topic)
@@ -72,6 +110,32 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
         for s in samples:
             partition_of_tenant[s.tenant] = partition
         stats["matched"] += evaluator.add(samples, now)
+        if anomaly.by_metric:
+            alerts = anomaly.add(samples, now)
+            if alerts:  # a firing/resolved transition is written at once
+                _checkpoint_anomaly(anomaly.transitions)
+                anomaly.transitions.clear()
+                await _emit(alerts)
+
+
+def _checkpoint_anomaly(keys: set[SeriesKey]) -> None:
+    for key in keys:
+        partition = partition_of_tenant.get(key[0])
+        series = anomaly.series.get(key)
+        if partition is not None and series is not None:
+            series_models.put(partition, _key(key), series.to_wire())
+
+
+def _checkpoint() -> None:
+    """Write the models that learned since the last checkpoint (coalesced writes)."""
+    for key in evaluator.dirty_models:
+        partition = partition_of_tenant.get(key[0])
+        model = evaluator.models.get(key)
+        if partition is not None and model is not None:
+            series_models.put(partition, _key(key), model.to_state())
+    _checkpoint_anomaly(anomaly.dirty)
+    evaluator.dirty_models.clear()
+    anomaly.dirty.clear()
 
 
 @app.timer(settings.tick)
@@ -85,11 +149,11 @@ async def close_windows() -> None:
         if partition is None:
             continue
         if state.pending_since or state.firing:
-            rule_state.put(partition, _state_key(key), state.to_wire())
+            rule_state.put(partition, _key(key), state.to_wire())
         else:
-            rule_state.delete(partition, _state_key(key))
-    by_tenant: dict[str, list[dict]] = defaultdict(list)
-    for alert in alerts:
-        by_tenant[alert.tenant].append(alert.to_wire())
-    for tenant, items in by_tenant.items():
-        await alerts_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+            rule_state.delete(partition, _key(key))
+    if time.monotonic() - _last_checkpoint[0] >= CHECKPOINT_EVERY:
+        _checkpoint()
+        _last_checkpoint[0] = time.monotonic()
+    if alerts:
+        await _emit(alerts)

@@ -1,36 +1,30 @@
-"""Threshold rules over tumbling windows: pure logic, no Kafka.
+"""Windowed rules (threshold, auto threshold, predict): pure logic, no Kafka.
 
 Samples are assigned to windows by their own timestamp; a window closes at its end
-plus a grace by wall clock.  A series fires once its condition has held for the
-rule's ``for:`` duration and resolves at the first closed window where it does not.
-Open windows live in memory (a crash loses at most the open window); the firing
-state of each series is returned as transitions for the caller to persist.
+plus a grace by wall clock and its aggregate is judged by the rule's condition
+(``models.conditions``).  A series fires once its condition has held for the rule's
+``for:`` duration and resolves at the first closed window where it does not.  Open
+windows live in memory (a crash loses at most the open window); firing state and the
+learned per-series models are returned for the caller to persist.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from app.config.rules import ThresholdRule
+from app.config.rules import PredictRule, ThresholdRule
 from models.alert import FIRING, RESOLVED, Alert
+from models.conditions import Context, condition_for
 from models.sample import Sample
 from models.templates import render
 from models.window import WindowAggregate, needs_values
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # tenant, rule name, sorted labels
+WindowedRule = ThresholdRule | PredictRule
 
 
 @dataclass(slots=True)
@@ -49,31 +43,31 @@ class SeriesState:
 
 
 class CompiledRule:
-    __slots__ = ("check", "index", "keep", "match", "rule", "threshold")
+    __slots__ = ("condition", "for_", "keep", "match", "rule")
 
-    def __init__(self, index: int, rule: ThresholdRule) -> None:
-        op, threshold = rule.op_threshold
-        self.index = index
+    def __init__(self, rule: WindowedRule) -> None:
         self.rule = rule
-        self.check = _OPS[op]
-        self.threshold = threshold
+        self.condition = condition_for(rule)
+        self.for_ = getattr(rule, "for_", 0.0)
         self.match = tuple(rule.match.items())
         self.keep = needs_values(rule.aggregate)
 
 
 class RuleEvaluator:
-    """Window bookkeeping for all threshold rules of the partitions one worker owns."""
+    """Window bookkeeping for the windowed rules of the partitions one worker owns."""
 
-    def __init__(self, rules: Iterable[ThresholdRule]) -> None:
+    def __init__(self, rules: Iterable[WindowedRule]) -> None:
         self.by_metric: dict[str, list[CompiledRule]] = defaultdict(list)
-        for i, rule in enumerate(rules):
-            self.by_metric[rule.metric].append(CompiledRule(i, rule))
-        # (series, window start) -> aggregate, and the end time after which each closes
+        for rule in rules:
+            self.by_metric[rule.metric].append(CompiledRule(rule))
+        # (series, window start) -> (rule, labels, aggregate); close time -> windows
         self.open: dict[
             tuple[SeriesKey, float], tuple[CompiledRule, dict[str, str], WindowAggregate]
         ] = {}
         self.closes: dict[float, list[tuple[SeriesKey, float]]] = defaultdict(list)
         self.state: dict[SeriesKey, SeriesState] = {}
+        self.models: dict[SeriesKey, Any] = {}  # learned per-series state (auto, predict)
+        self.dirty_models: set[SeriesKey] = set()
         self.late = 0  # samples for windows already closed
 
     def add(self, samples: Iterable[Sample], now: float) -> int:
@@ -114,18 +108,24 @@ class RuleEvaluator:
                     continue
                 c, labels, agg = slot
                 value = agg.result(c.rule.aggregate, c.rule.window)
-                state = self.state.get(series) or SeriesState()
-                holds = not math.isnan(value) and c.check(value, c.threshold)
-                before = (state.pending_since, state.firing)
+                if math.isnan(value):
+                    continue
                 end = start + c.rule.window
+                holds, context = self._judge(c, series, value, end)
+                state = self.state.get(series) or SeriesState()
+                before = (state.pending_since, state.firing)
                 if holds:
                     state.pending_since = state.pending_since or start
-                    if end - state.pending_since >= c.rule.for_:
+                    if end - state.pending_since >= c.for_:
                         state.firing = True
-                        alerts.append(self._alert(c, series, labels, value, FIRING, state, now))
+                        alerts.append(
+                            self._alert(c, series, labels, value, FIRING, state, now, context)
+                        )
                 else:
                     if state.firing:
-                        alerts.append(self._alert(c, series, labels, value, RESOLVED, state, now))
+                        alerts.append(
+                            self._alert(c, series, labels, value, RESOLVED, state, now, context)
+                        )
                     state.pending_since, state.firing = 0.0, False
                 if (state.pending_since, state.firing) != before:
                     changed[series] = state
@@ -134,6 +134,18 @@ class RuleEvaluator:
                 else:
                     self.state.pop(series, None)
         return alerts, changed
+
+    def _judge(
+        self, c: CompiledRule, series: SeriesKey, value: float, ts: float
+    ) -> tuple[bool, Context]:
+        model = self.models.get(series)
+        if model is None:
+            model = c.condition.new_model()
+            if model is not None:
+                self.models[series] = model
+        if model is not None:
+            self.dirty_models.add(series)
+        return c.condition.judge(model, value, ts)
 
     @staticmethod
     def _alert(
@@ -144,6 +156,7 @@ class RuleEvaluator:
         status: str,
         state: SeriesState,
         now: float,
+        context: Context,
     ) -> Alert:
         rule = c.rule
         labels = {
@@ -153,9 +166,13 @@ class RuleEvaluator:
             "severity": rule.severity,
             "tenant": series[0],
         }
+        variables = {k: v for k, v in context.items() if k != "annotations"}
         annotations = {
-            k: render(v, labels=labels, value=value, rule=rule.alert)
-            for k, v in rule.annotations.items()
+            **context.get("annotations", {}),
+            **{
+                k: render(v, labels=labels, value=value, rule=rule.alert, **variables)
+                for k, v in rule.annotations.items()
+            },
         }
         # as Prometheus does: a firing alert is valid for 4 evaluation intervals, so a
         # series that stops reporting resolves by itself
@@ -178,3 +195,5 @@ class RuleEvaluator:
         """Drop state of tenants whose partitions this worker no longer owns."""
         self.state = {k: v for k, v in self.state.items() if keep(k[0])}
         self.open = {k: v for k, v in self.open.items() if keep(k[0][0])}
+        self.models = {k: v for k, v in self.models.items() if keep(k[0])}
+        self.dirty_models = {k for k in self.dirty_models if keep(k[0])}

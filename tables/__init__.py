@@ -32,3 +32,18 @@ active_alerts: defaultdict[int, AlertSet] = defaultdict(AlertSet)
 delivered = PartitionStore(
     app, "delivered", help="notification id -> when it was delivered (no resend after a crash)"
 )
+
+silences = PartitionStore(
+    app,
+    "silences",
+    help="silence id -> the silence (compact form); every worker tails its changelog",
+)
+history = PartitionStore(
+    app, "history", help="fingerprint -> the alert's last state changes and notifications"
+)
+
+series_models = PartitionStore(
+    app,
+    "series_models",
+    help="tenant/rule/series -> learned model (anomaly detector, auto band, forecaster)",
+)

@@ -1,13 +1,23 @@
-"""Rule definitions: what `rules:` in pipelines.yaml may say."""
+"""Rule definitions: what `rules:` in pipelines.yaml may say.
+
+Three kinds share one shape (alert, metric, match, severity, labels, annotations):
+``threshold`` (the default: an aggregate over a window against a fixed condition, or
+against a band learned per series with ``condition: auto``), ``anomaly`` (every sample
+scored by an online detector) and ``predict`` (a forecast crossing a limit within a
+horizon).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from app.config.types import Duration
+from models.detectors import DETECTORS
+from models.detectors.threshold import SEASONS, parse_auto
+from models.templates import compile_template
 from models.window import AGGREGATES
 
 _CONDITION = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
@@ -18,40 +28,43 @@ def parse_condition(text: str) -> tuple[str, float]:
     m = _CONDITION.match(text)
     if not m:
         raise ValueError(
-            f"{text!r} is not a condition such as '> 90' (operators: {', '.join(OPERATORS)})"
+            f"{text!r} is not a condition such as '> 90' or 'auto(p99.9)' "
+            f"(operators: {', '.join(OPERATORS)})"
         )
     return m.group(1), float(m.group(2))
 
 
-class ThresholdRule(BaseModel):
-    """Fire when the aggregate of a metric over a tumbling window satisfies a condition."""
-
+class _RuleBase(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     alert: str = Field(min_length=1)
     metric: str = Field(min_length=1)
     match: dict[str, str] = {}
-    window: Duration = 60.0
-    grace: Duration = 2.0
-    aggregate: str = "avg"
-    condition: str
-    for_: Duration = Field(0.0, alias="for")
     severity: str = "warning"
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
-    kind: Literal["threshold"] = "threshold"
+
+    @field_validator("annotations")
+    @classmethod
+    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, source in v.items():
+            try:
+                compile_template(source)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return v
+
+
+class _Windowed(_RuleBase):
+    window: Duration = 60.0
+    grace: Duration = 2.0
+    aggregate: str = "avg"
 
     @field_validator("aggregate")
     @classmethod
     def _aggregate(cls, v: str) -> str:
         if v not in AGGREGATES:
             raise ValueError(f"{v!r} is not one of {', '.join(AGGREGATES)}")
-        return v
-
-    @field_validator("condition")
-    @classmethod
-    def _condition(cls, v: str) -> str:
-        parse_condition(v)
         return v
 
     @field_validator("window")
@@ -61,18 +74,78 @@ class ThresholdRule(BaseModel):
             raise ValueError("a window must be longer than 0s")
         return v
 
-    @field_validator("annotations")
-    @classmethod
-    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
-        from models.templates import compile_template
 
-        for key, source in v.items():
-            try:
-                compile_template(source)
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
+class ThresholdRule(_Windowed):
+    """Fire when a window's aggregate meets ``condition`` ('> 90'), or, with
+    ``condition: auto`` / ``auto(p99.9)``, falls outside the band learned per series."""
+
+    kind: Literal["threshold"] = "threshold"
+    condition: str
+    for_: Duration = Field(0.0, alias="for")
+    seasonality: Literal["hour", "hour_of_week"] | None = None
+    warmup: int = Field(30, ge=5, description="windows learned before an auto band judges")
+    tolerance: float = Field(
+        0.1, ge=0.0, description="auto: fraction of the band's width added on each side")
+
+    @field_validator("condition")
+    @classmethod
+    def _condition(cls, v: str) -> str:
+        if parse_auto(v) is None:
+            parse_condition(v)
         return v
+
+    @property
+    def auto_quantile(self) -> float | None:
+        return parse_auto(self.condition)
 
     @property
     def op_threshold(self) -> tuple[str, float]:
         return parse_condition(self.condition)
+
+
+class AnomalyRule(_RuleBase):
+    """Score every sample of each series with an online detector (learned per series)."""
+
+    kind: Literal["anomaly"]
+    detector: str = "default"
+    params: dict[str, Any] = {}
+    threshold: float = Field(0.6, gt=0.0, le=1.0, description="score at or above which it fires")
+    warmup: int = Field(150, ge=0, description="points learned before scores count")
+    resolve_after: int = Field(10, ge=1, description="normal points in a row that resolve it")
+
+    @field_validator("detector")
+    @classmethod
+    def _detector(cls, v: str) -> str:
+        if v != "default" and v not in DETECTORS:
+            raise ValueError(f"{v!r} is not one of default, {', '.join(sorted(DETECTORS))}")
+        return v
+
+
+class PredictRule(_Windowed):
+    """Forecast each series from its window aggregates; fire when the forecast crosses
+    ``limit`` within ``horizon`` ("disk full in < 4h")."""
+
+    kind: Literal["predict"]
+    limit: float
+    direction: Literal["above", "below"] = "above"
+    horizon: Duration = 4 * 3600.0
+    min_points: int = Field(5, ge=3)
+    memory: Duration = Field(6 * 3600.0, description="how far back the trend looks")
+    seasonal: bool = False
+    window: Duration = 300.0
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return value.get("kind", "threshold")
+    return getattr(value, "kind", "threshold")
+
+
+Rule = Annotated[
+    Annotated[ThresholdRule, Tag("threshold")]
+    | Annotated[AnomalyRule, Tag("anomaly")]
+    | Annotated[PredictRule, Tag("predict")],
+    Discriminator(_kind),
+]
+
+__all__ = ["SEASONS", "AnomalyRule", "PredictRule", "Rule", "ThresholdRule", "parse_condition"]

@@ -1,0 +1,101 @@
+"""Windowed rules without Kafka: static thresholds, auto bands, predictions."""
+
+from __future__ import annotations
+
+import random
+
+from app.config.rules import PredictRule, ThresholdRule
+from models.rules import RuleEvaluator
+from models.sample import Sample
+
+
+def rule(**kw) -> ThresholdRule:
+    base = {"alert": "HighCpu", "metric": "cpu", "window": "10s", "condition": "> 90"}
+    return ThresholdRule.model_validate({**base, **kw})
+
+
+def feed(
+    ev: RuleEvaluator,
+    values: list[float],
+    start: float,
+    step: float = 10.0,
+    labels: dict | None = None,
+) -> list:
+    """One sample per window; each window is closed right after its grace."""
+    out = []
+    for i, v in enumerate(values):
+        ts = start + i * step
+        ev.add([Sample("acme", "cpu", labels or {"host": "a"}, v, ts + 1)], ts)
+        alerts, _ = ev.close(ts + step + 2.5)
+        out.extend(alerts)
+    return out
+
+
+def test_static_threshold_fires_after_for_and_resolves():
+    ev = RuleEvaluator([rule(**{"for": "20s"})])
+    alerts = feed(ev, [95, 95, 95, 95, 50], start=1000.0)
+    assert [a.status for a in alerts] == ["firing", "firing", "firing", "resolved"]
+    assert alerts[0].starts_at == 1000.0
+    assert alerts[0].labels == {
+        "host": "a",
+        "alertname": "HighCpu",
+        "severity": "warning",
+        "tenant": "acme",
+    }
+
+
+def test_samples_of_a_closed_window_are_late():
+    ev = RuleEvaluator([rule()])
+    ev.add([Sample("acme", "cpu", {}, 99, 1000.0)], now=1020.0)
+    assert ev.late == 1 and not ev.open
+
+
+def test_percentile_and_match():
+    ev = RuleEvaluator([rule(aggregate="p90", condition="> 85", match={"env": "prod"})])
+    samples = [Sample("acme", "cpu", {"env": "prod"}, float(v), 1000 + v / 100) for v in range(100)]
+    samples.append(Sample("acme", "cpu", {"env": "dev"}, 1000.0, 1001))
+    assert ev.add(samples, now=1000.0) == 100
+    alerts, _ = ev.close(1013.0)
+    assert [a.status for a in alerts] == ["firing"]  # p90 of 0..99 is 89.1
+    assert alerts[0].labels["env"] == "prod"
+
+
+def test_auto_threshold_learns_a_band_and_adapts_after_a_level_shift():
+    rng = random.Random(7)
+    ev = RuleEvaluator([rule(condition="auto(p99.9)", warmup=20, **{"for": "20s"})])
+    normal = [10 + rng.gauss(0, 1) for _ in range(300)]
+    assert feed(ev, normal, start=0.0) == []
+    shifted = [50 + rng.gauss(0, 1) for _ in range(1500)]
+    alerts = feed(ev, shifted, start=3000.0)
+    assert alerts[0].status == "firing"
+    assert "expected_range" in alerts[0].annotations
+    # the band follows the new level: the alert resolves and stays resolved
+    assert alerts[-1].status == "resolved"
+    model = next(iter(ev.models.values()))
+    lo, hi = model.band(0)
+    assert lo < 50 < hi
+
+
+def test_predict_fires_before_a_linear_fill_reaches_its_limit():
+    r = PredictRule.model_validate(
+        {
+            "kind": "predict",
+            "alert": "DiskFullSoon",
+            "metric": "cpu",
+            "window": "5m",
+            "limit": 95,
+            "horizon": "4h",
+        }
+    )
+    ev = RuleEvaluator([r])
+    fill = [50 + 0.5 * i for i in range(90)]  # +0.5 % per 5 minutes, 95 reached at i=90
+    alerts = feed(ev, fill, start=0.0, step=300.0)
+    first = next(
+        i
+        for i, v in enumerate(fill)
+        if any(a.status == "firing" and a.starts_at <= i * 300 for a in alerts)
+    )
+    assert alerts and alerts[0].status == "firing"
+    eta = float(alerts[0].annotations["predicted_in"].rstrip("h"))
+    assert 0 < eta <= 4.0
+    assert first < 90 and fill[first] < 95
