@@ -82,7 +82,7 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
         *faust_args,
     ]
     if not any(a.startswith("-l") or a.startswith("--loglevel") for a in faust_args):
-        argv += ["--loglevel", "warning"]
+        argv += ["--loglevel", "warn"]
     sys.argv = argv
     app.main()
     return 0
