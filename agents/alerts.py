@@ -11,17 +11,19 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 import orjson
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
 from agents.suppression import suppressor
-from app.faust_app import alerts_topic, app, history_topic, notification_topics
+from app.faust_app import alerts_topic, app, dlq_topic, history_topic, notification_topics
 from app.pipeline import pipeline_config
 from app.settings import settings
-from models.alert import Alert
+from models.alert import FIRING, Alert
 from models.dispatch import Dispatcher, Group, Integration
+from models.flapping import FLAPPING, FlapConfig, FlapDetector
 from models.notification import Notification
 from models.routing import Route
 from models.sample import parse_many
@@ -29,6 +31,7 @@ from models.wire import WireError, decode_batch
 from tables import active_alerts
 from tables import alerts as alerts_table
 from tables import groups as groups_table
+from tables import history as history_table
 from tables import nflog as nflog_table
 
 log = logging.getLogger(__name__)
@@ -43,12 +46,46 @@ def _integrations(receiver: str) -> list[Integration]:
 
 
 alert_sets = active_alerts
+_config = pipeline_config()
+
+
+def _lookup(partition: int, fingerprint: str) -> Alert | None:
+    alert = alert_sets[partition].alerts.get(fingerprint)
+    if alert is not None and fingerprint in flap_pinned:
+        # flapping: held as firing, marked, until stable (our addition)
+        return replace(
+            alert,
+            status=FIRING,
+            ends_at=0.0,
+            annotations={**alert.annotations, "flapping": "true"},
+        )
+    return alert
+
+
 dispatcher = Dispatcher(
-    Route.from_config(pipeline_config().route),
+    Route.from_config(_config.route),
     _integrations,
     settings.external_url,
     suppressor.route_muted,
+    send_resolved_for_muted=_config.send_resolved_for_muted,
+    send_resolved_immediately=_config.send_resolved_immediately,
+    lookup=_lookup,
 )
+
+# --- our additions: flap detection, per-tenant limits ----------------------------------
+flaps = (
+    FlapDetector(
+        FlapConfig(_config.flapping.threshold, _config.flapping.window, _config.flapping.stable_for)
+    )
+    if _config.flapping
+    else None
+)
+flap_pinned: set[str] = set()  # fingerprints held as firing while they flap
+LIMITS = _config.limits
+active_count: dict[str, int] = defaultdict(int)  # tenant -> firing alerts
+limit_stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+_rate: dict[str, list[float]] = {}  # tenant -> [minute window start, notifications in it]
+HISTORY_KEEP = 50  # events kept per fingerprint in the history table
 
 
 def _load(partition: int) -> None:
@@ -60,6 +97,9 @@ def _load(partition: int) -> None:
         dispatcher.load_group(Group.from_wire(data))
     for key, data in nflog_table.items(partition):
         dispatcher.load_log(key, partition, data)
+    for a in alerts.alerts.values():
+        if a.status == FIRING:
+            active_count[a.tenant] += 1
     suppressor.observe(list(alerts.alerts.values()))
     log.info(
         "partition %d: %d alerts, %d groups, %d log entries restored",
@@ -71,7 +111,10 @@ def _load(partition: int) -> None:
 
 
 def _drop(partition: int) -> None:
-    alert_sets.pop(partition, None)
+    gone = alert_sets.pop(partition, None)
+    if gone is not None:
+        for tenant in {a.tenant for a in gone.alerts.values()}:
+            active_count.pop(tenant, None)
     dispatcher.forget_partitions(lambda p: p != partition)
 
 
@@ -99,20 +142,93 @@ def _persist_dispatch() -> None:
     dispatcher.dirty_nflog.clear()
 
 
-async def _history(changed: list[Alert], now: float) -> None:
+def _remember(partition: int, fingerprint: str, events: list[dict]) -> None:
+    """Append to the fingerprint's history in the table (state transitions only)."""
+    past = history_table.get(partition, fingerprint) or []
+    history_table.put(partition, fingerprint, (past + events)[-HISTORY_KEEP:])
+
+
+async def _history(partition: int, changed: list[Alert], now: float) -> None:
     by_tenant: dict[str, list[dict]] = defaultdict(list)
     for a in changed:
-        by_tenant[a.tenant].append(
-            {
-                "kind": "alert",
-                "fingerprint": a.fingerprint,
-                "status": a.status,
-                "at": now,
-                "labels": a.labels,
-            }
-        )
+        event = {
+            "kind": "alert",
+            "fingerprint": a.fingerprint,
+            "status": a.status,
+            "at": now,
+            "labels": a.labels,
+        }
+        by_tenant[a.tenant].append(event)
+        _remember(partition, a.fingerprint, [{"kind": "alert", "status": a.status, "at": now}])
     for tenant, items in by_tenant.items():
         await history_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+
+
+async def _notification_history(notifications: list[Notification], now: float) -> None:
+    by_tenant: dict[str, list[dict]] = defaultdict(list)
+    for n in notifications:
+        partition = _partition_of.get(n.tenant)
+        for a in n.alerts:
+            event = {
+                "kind": "notification",
+                "fingerprint": a["fingerprint"],
+                "id": n.id,
+                "receiver": n.receiver,
+                "channel": n.channel,
+                "reason": n.reason,
+                "status": a["status"],
+                "at": now,
+            }
+            by_tenant[n.tenant].append(event)
+            if partition is not None:
+                _remember(partition, a["fingerprint"], [event])
+    for tenant, items in by_tenant.items():
+        await history_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+
+
+_partition_of: dict[str, int] = {}  # tenant -> its partition (seen in this worker)
+
+
+def _count(changed: list[Alert]) -> None:
+    for a in changed:
+        active_count[a.tenant] += 1 if a.status == FIRING else -1
+
+
+def _flapping(partition: int, changed: list[Alert], now: float) -> None:
+    assert flaps is not None
+    events = 0
+    for a in changed:
+        event, _ = flaps.observe(a.fingerprint, a.status, now)
+        if event is not None and event.kind == FLAPPING:
+            flap_pinned.add(a.fingerprint)
+            dispatcher.forget_logged_firing(partition, {a.fingerprint})
+            limit_stats[a.tenant]["flapping_alerts"] += 1
+            events += 1
+    if events:
+        log.info("partition %d: %d alerts started flapping", partition, events)
+
+
+async def _cap(partition: int, key: bytes | None, good: list[Alert]) -> list[Alert]:
+    """Per-tenant max_active_alerts: new firing alerts past the cap go to dlq, counted."""
+    cap = LIMITS.max_active_alerts
+    known = alert_sets[partition].alerts
+    added: dict[str, int] = defaultdict(int)
+    keep: list[Alert] = []
+    over: list[tuple[dict, str]] = []
+    for a in good:
+        old = known.get(a.fingerprint)
+        if a.status == FIRING and (old is None or old.status != FIRING):
+            if active_count[a.tenant] + added[a.tenant] >= cap:
+                over.append(
+                    (a.to_wire(), f"limit: max_active_alerts {cap} reached for tenant {a.tenant}")
+                )
+                limit_stats[a.tenant]["alerts_rejected"] += 1
+                continue
+            added[a.tenant] += 1
+        keep.append(a)
+    if over:
+        await dead_letters("limits", key, over)
+    return keep
 
 
 async def ingest(partition: int, changed: list[Alert], now: float) -> None:
@@ -120,10 +236,15 @@ async def ingest(partition: int, changed: list[Alert], now: float) -> None:
     if not changed:
         return
     _persist(partition, changed)
+    _count(changed)
+    for a in changed:
+        _partition_of[a.tenant] = partition
+    if flaps is not None:
+        _flapping(partition, changed, now)
     suppressor.observe(changed)
     dispatcher.add(changed, partition, now)
     _persist_dispatch()
-    await _history(changed, now)
+    await _history(partition, changed, now)
 
 
 @app.agent(alerts_topic)
@@ -141,13 +262,11 @@ async def process_alerts(stream):  # type: ignore[no-untyped-def]
         tenant = key.decode() if key else None
         good, bad = parse_many(Alert, items, tenant, now)
         await dead_letters("alerts", key, bad)
+        if LIMITS.max_active_alerts:
+            good = await _cap(partition, key, good)
         changed, stale = alert_sets[partition].merge(good, now)
         _persist(partition, stale)
         await ingest(partition, changed, now)
-
-
-def _lookup(partition: int, fingerprint: str) -> Alert | None:
-    return alert_sets[partition].alerts.get(fingerprint)
 
 
 async def send_notifications(notifications: list[Notification]) -> None:
@@ -158,14 +277,52 @@ async def send_notifications(notifications: list[Notification]) -> None:
         await notification_topics[channel].send(key=tenant.encode(), value=orjson.dumps(items))
 
 
+async def _rate_limit(notifications: list[Notification], now: float) -> list[Notification]:
+    """Per-tenant max_notifications_per_minute: the excess goes to dlq, counted."""
+    cap = LIMITS.max_notifications_per_minute
+    keep: list[Notification] = []
+    over: dict[str, list[dict]] = defaultdict(list)
+    for n in notifications:
+        window = _rate.get(n.tenant)
+        if window is None or now - window[0] >= 60.0:
+            window = _rate[n.tenant] = [now, 0]
+        if window[1] >= cap:
+            limit_stats[n.tenant]["notifications_rejected"] += 1
+            over[n.tenant].append(
+                {
+                    "source": "limits",
+                    "reason": f"limit: max_notifications_per_minute {cap} reached "
+                    f"for tenant {n.tenant}",
+                    "item": n.to_wire(),
+                    "at": now,
+                }
+            )
+            continue
+        window[1] += 1
+        keep.append(n)
+    for tenant, items in over.items():
+        await dlq_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+    return keep
+
+
+def _unpin_stable(now: float) -> None:
+    assert flaps is not None
+    for event in flaps.tick(now):
+        flap_pinned.discard(event.fingerprint)
+
+
 @app.timer(settings.tick)
 async def flush_groups() -> None:
-    if not owned.ready():
+    if not owned.ready() or not suppressor.ready:
         return
     now = time.time()
     for partition in owned.sync():
         await ingest(partition, alert_sets[partition].expire(now), now)
+    if flaps is not None:
+        _unpin_stable(now)
     notifications = dispatcher.flush(now, _lookup, suppressor.mutes)
+    if notifications and LIMITS.max_notifications_per_minute:
+        notifications = await _rate_limit(notifications, now)
     # the log is written before the send completes: at-most-once within the worker, and
     # a crash in between re-sends the same notification id, which receivers can drop
     _persist_dispatch()
@@ -173,6 +330,7 @@ async def flush_groups() -> None:
         for n in notifications:
             log.info("notify %s %s/%s: %s", n.id, n.receiver, n.channel, n.reason)
         await send_notifications(notifications)
+        await _notification_history(notifications, now)
     # resolved alerts that no group holds any more are done with
     for partition, fp in dispatcher.released:
         alert = alert_sets[partition].alerts.get(fp)

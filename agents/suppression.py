@@ -1,20 +1,38 @@
 """Suppression, shared by the alerts agent and the API: inhibition, silences, time intervals.
 
 One ``mutes(labels, now)`` answer for the notify pipeline, as Alertmanager's silencer
-and inhibitor share one interface.  Silences live in a global table so that every
-worker sees every silence; this worker's index is rebuilt when that table changes.
+and inhibitor share one interface.
+
+Silences: the commands agent (the owner of the tenant's partition) writes each
+silence to the ``silences`` table; every worker tails that table's changelog topic
+from the beginning with a group-less consumer (``replicate_silences``), so every
+worker's ``SilenceIndex`` holds every silence and is updated one silence at a time
+(no rebuild).  The writer applies its own writes at once; a record read back later
+applies only if it is not older (``updated_at``).  Until the tail has caught up with
+the end offsets seen at start, ``ready`` is false and the alerts agent does not flush,
+so a restarted worker never notifies an alert a silence covers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+import orjson
+
+from app.faust_app import app
 from app.pipeline import pipeline_config
+from app.settings import settings
 from models.alert import Alert
 from models.inhibit import Inhibitor
 from models.routing import Route
 from models.silences import Silence, SilenceIndex
 from models.timeintervals import NamedTimeIntervals, is_active
+from tables import silences as silences_table
+
+log = logging.getLogger(__name__)
 
 
 class Suppressor:
@@ -24,7 +42,9 @@ class Suppressor:
             t.name: t.build() for t in config.time_intervals
         }
         self.inhibitor = Inhibitor.from_config(config.inhibit_rules)
-        self.silences = SilenceIndex(self.intervals)
+        self.silences = SilenceIndex(self.intervals, retention=config.silences.retention)
+        self.silence_partition: dict[str, int] = {}  # silence id -> table partition
+        self.ready = False  # silences replicated up to the end offsets seen at start
 
     def observe(self, alerts: Iterable[Alert]) -> None:
         """Feed alert state changes to the inhibitor (firing alerts are sources)."""
@@ -46,10 +66,86 @@ class Suppressor:
         )
 
     def load_silences(self, silences: Iterable[Silence]) -> None:
-        index = SilenceIndex(self.intervals)
+        index = SilenceIndex(self.intervals, retention=self.silences.retention)
         for s in silences:
             index.put(s)
         self.silences = index
 
+    # --- replication ----------------------------------------------------------------
+    def apply_silence(self, partition: int, sid: str, data: dict[str, Any] | None) -> bool:
+        """One silence record (None: deleted). Returns True if the index changed."""
+        index = self.silences
+        if data is None:
+            self.silence_partition.pop(sid, None)
+            if sid in index:
+                index._unindex(sid)
+                index._by_id.pop(sid, None)
+                index.version += 1
+                return True
+            return False
+        s = Silence.from_dict(data)
+        old = index.get(sid)
+        if old is not None and old.updated_at > s.updated_at:
+            return False  # an older record read back after our own newer write
+        if old is not None and old.to_dict() == s.to_dict():
+            return False
+        index.put(s)
+        self.silence_partition[sid] = partition
+        return True
+
+    def silence_status(self, labels: Mapping[str, str], now: float) -> tuple[list[str], list[str]]:
+        """(silenced by, inhibited by) for the API's alert status."""
+        return self.silences.mutes(labels, now), self.inhibitor.all_inhibitors(labels, now)
+
 
 suppressor = Suppressor()
+
+
+def _bootstrap() -> list[str]:
+    return [u.strip().removeprefix("kafka://") for u in settings.broker.split(";") if u.strip()]
+
+
+@app.task
+async def replicate_silences() -> None:
+    """Tail the silences changelog on every worker (see the module docstring)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    topic = silences_table.table.changelog_topic.get_topic_name()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=_bootstrap(), group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        parts = None
+        while not parts:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                await consumer.client.force_metadata_update()
+                parts = consumer.partitions_for_topic(topic)
+                if not parts:
+                    await asyncio.sleep(0.5)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        pending = {tp for tp in tps if end[tp] > 0}
+        if not pending:
+            suppressor.ready = True
+        n = 0
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for tp, records in batches.items():
+                for r in records:
+                    if r.key is None:
+                        continue
+                    data = orjson.loads(r.value) if r.value is not None else None
+                    n += suppressor.apply_silence(tp.partition, r.key.decode(), data)
+            if pending:
+                for tp in list(pending):
+                    if await consumer.position(tp) >= end[tp]:
+                        pending.discard(tp)
+                if not pending:
+                    suppressor.ready = True
+                    log.info("silences replicated: %d in the index", len(suppressor.silences))
+    finally:
+        await consumer.stop()

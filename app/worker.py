@@ -5,9 +5,11 @@ sets the environment first and does exactly that).
 """
 
 import agents.alerts
+import agents.commands
 import agents.evaluate
 import agents.notify  # noqa: F401
 import app.api
+import app.api_v2
 from app.faust_app import app
 
 __all__ = ["app"]

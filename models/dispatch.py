@@ -80,12 +80,22 @@ class Dispatcher:
         integrations: Callable[[str], list[Integration]],
         external_url: str = "",
         route_muted: Callable[[Route, float], bool] = lambda route, now: False,
+        *,
+        send_resolved_for_muted: bool = False,
+        send_resolved_immediately: bool = False,
+        lookup: Lookup | None = None,
     ) -> None:
         self.root = root
         self.routes = {r.id: r for r in root.walk()}
         self.integrations = integrations
         self.external_url = external_url
         self.route_muted = route_muted
+        # our additions to Alertmanager (off by default):
+        # resolved notifications for alerts muted after they were notified firing (#226)
+        self.send_resolved_for_muted = send_resolved_for_muted
+        # a group whose alerts all resolved flushes at once, not after group_interval (#1510)
+        self.send_resolved_immediately = send_resolved_immediately
+        self.lookup = lookup  # needed by send_resolved_immediately
         self.groups: dict[str, Group] = {}
         self._due: list[tuple[float, str]] = []
         self.nflog: dict[str, tuple[int, NflogEntry]] = {}  # key -> (partition, entry)
@@ -124,6 +134,52 @@ class Dispatcher:
                     group.members.add(alert.fingerprint)
                     self.refs[alert.fingerprint] = self.refs.get(alert.fingerprint, 0) + 1
                 self.dirty_groups.add(gid)
+                if (
+                    self.send_resolved_immediately
+                    and alert.status != FIRING
+                    and group.flushed
+                    and group.next_flush > now
+                    and self._all_resolved(group)
+                ):
+                    group.next_flush = now
+                    heapq.heappush(self._due, (now, gid))
+
+    def _all_resolved(self, group: Group) -> bool:
+        lookup = self.lookup
+        if lookup is None:
+            return False
+        for fp in group.members:
+            a = lookup(group.partition, fp)
+            if a is not None and a.status == FIRING:
+                return False
+        return True
+
+    def acknowledge(self, tenant: str, group_key: str, until: float) -> int:
+        """Ack a group: its notification log entries stop repeating until ``until`` or
+        until the group changes (``record`` clears the ack). Returns the entries acked."""
+        prefix = f"{tenant}/{group_key}|"
+        n = 0
+        for key, (partition, entry) in list(self.nflog.items()):
+            if key.startswith(prefix):
+                self.nflog[key] = (partition, entry.acknowledge(until))
+                self.dirty_nflog.add(key)
+                n += 1
+        return n
+
+    def forget_logged_firing(self, partition: int, fingerprints: set[str]) -> None:
+        """Make the next flush notify these alerts again (a flapping alert, once)."""
+        for key, (p, entry) in list(self.nflog.items()):
+            if p == partition and entry.firing & fingerprints:
+                self.nflog[key] = (
+                    p,
+                    NflogEntry(
+                        entry.firing - fingerprints,
+                        entry.resolved,
+                        entry.timestamp,
+                        entry.acked_until,
+                    ),
+                )
+                self.dirty_nflog.add(key)
 
     def flush(self, now: float, alerts: Lookup, muted: Mute) -> list[Notification]:
         """Flush every due group; returns the notifications to send."""
@@ -157,17 +213,43 @@ class Dispatcher:
         group.members = {a.fingerprint for a in members}
         if self.route_muted(route, now):
             return []
-        firing = [a for a in members if a.status == FIRING and not muted(a.labels, now)]
-        resolved = [a for a in members if a.status != FIRING]
+        # Alertmanager's MuteStage filters firing and resolved alerts alike
+        firing: list[Alert] = []
+        resolved: list[Alert] = []
+        muted_resolved: list[Alert] = []
+        muted_firing: set[str] = set()
+        for a in members:
+            is_muted = muted(a.labels, now)
+            if a.status == FIRING:
+                if not is_muted:
+                    firing.append(a)
+                else:
+                    muted_firing.add(a.fingerprint)
+            elif not is_muted:
+                resolved.append(a)
+            else:
+                muted_resolved.append(a)
         firing_fps = {a.fingerprint for a in firing}
-        resolved_fps = {a.fingerprint for a in resolved}
+        base_resolved = resolved
         out = []
         for integ in self.integrations(route.receiver):
             log_key = f"{group.id}|{integ.receiver}|{integ.channel}|{integ.index}"
             entry = self.nflog.get(log_key, (p, None))[1]
+            resolved = base_resolved
+            logged_firing = firing_fps
+            if self.send_resolved_for_muted and entry is not None:
+                # our addition (AM #226): an alert muted after it was notified firing
+                # stays logged as firing, and gets its resolved notification
+                if muted_firing:
+                    logged_firing = firing_fps | (muted_firing & entry.firing)
+                if muted_resolved:
+                    resolved = base_resolved + [
+                        a for a in muted_resolved if a.fingerprint in entry.firing
+                    ]
+            resolved_fps = {a.fingerprint for a in resolved}
             reason = decide(
                 entry,
-                firing_fps,
+                logged_firing,
                 resolved_fps,
                 send_resolved=integ.send_resolved,
                 repeat_interval=route.repeat_interval,
@@ -177,7 +259,7 @@ class Dispatcher:
                 continue
             shown = firing + (resolved if integ.send_resolved else [])
             if not shown:
-                self._log(p, log_key, firing_fps, resolved_fps, now, integ.send_resolved)
+                self._log(p, log_key, logged_firing, resolved_fps, now, integ.send_resolved)
                 continue
             # the same notification (same group state after the same log entry) always
             # gets the same id, so a receiver can drop a resend after a crash
@@ -200,10 +282,11 @@ class Dispatcher:
                     created_at=now,
                 )
             )
-            self._log(p, log_key, firing_fps, resolved_fps, now, integ.send_resolved)
+            self._log(p, log_key, logged_firing, resolved_fps, now, integ.send_resolved)
         # resolved alerts leave the group once a flush has seen them
-        group.members -= resolved_fps
-        self._release(p, resolved_fps)
+        gone = {a.fingerprint for a in members if a.status != FIRING}
+        group.members -= gone
+        self._release(p, gone)
         return out
 
     def _release(self, partition: int, fingerprints: set[str]) -> None:

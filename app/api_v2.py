@@ -1,0 +1,542 @@
+"""Alertmanager's HTTP API v2 on the worker's web server, plus our v1 additions.
+
+Shapes follow Alertmanager's OpenAPI spec (``api/v2/openapi.yaml``), so Prometheus
+(``alerting.alertmanagers``) and ``amtool --alertmanager.url`` work unchanged.  Errors
+answer as Alertmanager does: a JSON string with the reason, 400 for bad input.
+
+Tenancy: the ``X-Scope-OrgID`` header (as Cortex and Mimir), else a ``tenant``
+label, else ``default``.  Reads that name a tenant are answered by the worker that
+owns the tenant's partition (the request is forwarded there); reads without one
+gather every worker's local answer.  Writes go to topics: alerts to ``alerts``,
+silences and acks to ``commands`` (applied by ``agents.commands``).  A posted
+silence is validated here first (nothing invalid is produced), and the call
+returns once this worker's silence index holds it, so ``amtool silence add`` then
+``silence query`` sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+import yaml
+from aiohttp import web
+from faust.web import Request, Response, View
+
+from agents.alerts import active_count, alert_sets, dispatcher, limit_stats
+from agents.suppression import suppressor
+from app.faust_app import alerts_topic, app, commands_topic
+from app.pipeline import pipeline_config
+from app.settings import settings
+from models.alert import FIRING, Alert
+from models.matchers import MatcherError, compile_regex, is_valid_label_name, parse_matchers
+from models.silences import EXPIRED, PENDING, Silence, SilenceError, _can_update
+from models.wire import WireError, format_time, parse_time
+from tables import alerts as alerts_table
+from tables import history as history_table
+
+LOCAL = "X-Alertstream-Local"  # set on forwarded requests: answer from this worker only
+RESOLVE_TIMEOUT = 300.0  # Alertmanager's resolve_timeout default
+STARTED = time.time()
+VERSION = {
+    "branch": "main",
+    "buildDate": "",
+    "buildUser": "alertstream",
+    "goVersion": "python",
+    "revision": "",
+    "version": "0.25.0-alertstream",
+}
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def am_error(status: int, reason: str) -> Response:
+    """Alertmanager's error body: a JSON string."""
+    return json_response(reason, status)
+
+
+def tenant_header(request: Request) -> str | None:
+    return request.headers.get("X-Scope-OrgID") or request.query.get("tenant") or None
+
+
+def _bool(request: Request, name: str, default: bool = True) -> bool:
+    v = request.query.get(name)
+    if v is None:
+        return default
+    if v.lower() in ("true", "1"):
+        return True
+    if v.lower() in ("false", "0"):
+        return False
+    raise ValueError(f"{name}: {v!r} is not a boolean")
+
+
+def _filters(request: Request) -> list:
+    out = []
+    for f in request.query.getall("filter", []):
+        try:
+            out.extend(parse_matchers(f))
+        except MatcherError as exc:
+            raise ValueError(f"bad matcher format: {f}: {exc}") from None
+    return out
+
+
+# --- answering from the owner / gathering --------------------------------------------
+def _self_url() -> str:
+    return str(app.conf.canonical_url).rstrip("/")
+
+
+def _workers() -> list[str]:
+    urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
+    urls.add(_self_url())
+    return sorted(urls)
+
+
+async def _fetch(url: str, request: Request) -> Any:
+    headers = {LOCAL: "1"}
+    if request.headers.get("X-Scope-OrgID"):
+        headers["X-Scope-OrgID"] = request.headers["X-Scope-OrgID"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url + request.path_qs, headers=headers, timeout=aiohttp.ClientTimeout(10)) as r,
+    ):
+        return await r.json(loads=orjson.loads)
+
+
+async def gathered(request: Request, local: Any) -> list[Any]:
+    """This worker's answer (a list) plus every other worker's, or the owner's alone
+    when a tenant is named."""
+    if request.headers.get(LOCAL):
+        return local()
+    me = _self_url()
+    tenant = tenant_header(request)
+    if tenant:
+        try:
+            owner = str(app.router.key_store(alerts_table.table.name, tenant.encode()))
+        except (KeyError, IndexError):
+            owner = me
+        owner = owner.rstrip("/")
+        return local() if owner == me else await _fetch(owner, request)
+    others = [u for u in _workers() if u != me]
+    out = list(local())
+    for part in await asyncio.gather(*(_fetch(u, request) for u in others), return_exceptions=True):
+        if isinstance(part, list):
+            out.extend(part)
+    return out
+
+
+# --- alerts ---------------------------------------------------------------------------
+def _receivers(labels: dict[str, str]) -> list[dict[str, str]]:
+    names = dict.fromkeys(r.receiver for r in dispatcher.root.match(labels))
+    return [{"name": n} for n in names]
+
+
+def gettable(a: Alert, now: float) -> dict[str, Any]:
+    silenced, inhibited = suppressor.silence_status(a.labels, now)
+    inhibited = [fp for fp in inhibited if fp != a.fingerprint]
+    return {
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "startsAt": format_time(a.starts_at),
+        "endsAt": format_time(a.ends_at),
+        "updatedAt": format_time(now),
+        "generatorURL": a.generator_url,
+        "fingerprint": a.fingerprint,
+        "receivers": _receivers(a.labels),
+        "status": {
+            "state": "suppressed" if silenced or inhibited else "active",
+            "silencedBy": silenced,
+            "inhibitedBy": inhibited,
+        },
+    }
+
+
+def _alert_filter(request: Request):  # type: ignore[no-untyped-def]
+    matchers = _filters(request)
+    silenced, inhibited = _bool(request, "silenced"), _bool(request, "inhibited")
+    active, unprocessed = _bool(request, "active"), _bool(request, "unprocessed")
+    del unprocessed  # nothing stays unprocessed here: alerts are routed on arrival
+    receiver = request.query.get("receiver")
+    receiver_re = None
+    if receiver:
+        try:
+            receiver_re = compile_regex(receiver)
+        except MatcherError as exc:
+            raise ValueError(f"failed to parse receiver param: {exc}") from None
+    tenant = tenant_header(request)
+
+    def keep(g: dict[str, Any], a: Alert) -> bool:
+        if tenant and a.tenant != tenant:
+            return False
+        if any(not m.matches(a.labels) for m in matchers):
+            return False
+        if receiver_re and not any(receiver_re.fullmatch(r["name"]) for r in g["receivers"]):
+            return False
+        st = g["status"]
+        if st["silencedBy"] and not silenced:
+            return False
+        if st["inhibitedBy"] and not inhibited:
+            return False
+        return not (st["state"] == "active" and not active)
+
+    return keep
+
+
+def _live(now: float) -> Iterable[Alert]:
+    for alerts in list(alert_sets.values()):
+        for a in list(alerts.alerts.values()):
+            if a.status == FIRING and not a.resolved_at(now):
+                yield a
+
+
+def parse_postable(items: Any, tenant: str | None, now: float) -> list[Alert]:
+    """PostableAlerts -> Alerts; raises ValueError with every reason (nothing accepted)."""
+    if not isinstance(items, list):
+        raise ValueError("alerts: expected a JSON array of alerts")
+    out: list[Alert] = []
+    errors: list[str] = []
+    for i, obj in enumerate(items):
+        try:
+            if not isinstance(obj, dict):
+                raise WireError("expected a JSON object")
+            labels = obj.get("labels")
+            if not isinstance(labels, dict) or not labels:
+                raise WireError("at least one label pair required")
+            for k, v in labels.items():
+                if not is_valid_label_name(str(k)):
+                    raise WireError(f'invalid label set: invalid name "{k}"')
+                if not isinstance(v, str) or not v:
+                    raise WireError(f'invalid label set: invalid value for "{k}"')
+            a = Alert.from_wire(obj, tenant, now)
+            if obj.get("startsAt") and obj.get("endsAt") and a.ends_at < a.starts_at:
+                raise WireError("start time must be before end time")
+            if not obj.get("endsAt"):
+                a.ends_at = now + RESOLVE_TIMEOUT  # Alertmanager's resolve_timeout
+            out.append(a)
+        except WireError as exc:
+            errors.append(f"{i}: {exc}")
+    if errors:
+        raise ValueError("; ".join(errors))
+    return out
+
+
+@app.page("/api/v2/alerts")
+class AlertsV2(View):
+    async def post(self, request: Request) -> Response:
+        now = time.time()
+        try:
+            items = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return am_error(400, f"invalid JSON: {exc}")
+        try:
+            alerts = parse_postable(items, request.headers.get("X-Scope-OrgID"), now)
+        except ValueError as exc:
+            return am_error(400, str(exc))
+        by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for a in alerts:
+            by_tenant[a.tenant].append(a.to_wire())
+        for tenant, batch in by_tenant.items():
+            await alerts_topic.send(key=tenant.encode(), value=orjson.dumps(batch))
+        return web.Response(status=200)
+
+    async def get(self, request: Request) -> Response:
+        try:
+            keep = _alert_filter(request)
+        except ValueError as exc:
+            return am_error(400, str(exc))
+
+        def local() -> list[dict[str, Any]]:
+            now = time.time()
+            out = []
+            for a in _live(now):
+                g = gettable(a, now)
+                if keep(g, a):
+                    out.append(g)
+            return out
+
+        data = await gathered(request, local)
+        data.sort(key=lambda g: g["fingerprint"])
+        return json_response(data)
+
+
+@app.page("/api/v2/alerts/groups")
+class AlertGroupsV2(View):
+    async def get(self, request: Request) -> Response:
+        try:
+            keep = _alert_filter(request)
+        except ValueError as exc:
+            return am_error(400, str(exc))
+
+        def local() -> list[dict[str, Any]]:
+            now = time.time()
+            out = []
+            for group in list(dispatcher.groups.values()):
+                route = dispatcher.routes.get(group.route_id)
+                alerts = alert_sets[group.partition].alerts
+                shown = []
+                for fp in sorted(group.members):
+                    a = alerts.get(fp)
+                    if a is None or a.status != FIRING or a.resolved_at(now):
+                        continue
+                    g = gettable(a, now)
+                    if keep(g, a):
+                        shown.append(g)
+                if shown and route is not None:
+                    out.append(
+                        {
+                            "labels": group.labels,
+                            "receiver": {"name": route.receiver},
+                            "alerts": shown,
+                        }
+                    )
+            return out
+
+        return json_response(await gathered(request, local))
+
+
+# --- silences -------------------------------------------------------------------------
+def _silence_order(s: Silence, now: float) -> tuple[int, float]:
+    st = s.state(now)
+    if st == "active":
+        return (0, s.ends_at)
+    if st == PENDING:
+        return (1, s.starts_at)
+    return (2, -s.ends_at)
+
+
+async def _command(tenant: str, commands: list[dict[str, Any]]) -> None:
+    await commands_topic.send(key=tenant.encode(), value=orjson.dumps(commands))
+
+
+async def _visible(sid: str, updated_at: float, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = suppressor.silences.get(sid)
+        if s is not None and s.updated_at >= updated_at:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+@app.page("/api/v2/silences")
+class SilencesV2(View):
+    async def get(self, request: Request) -> Response:
+        try:
+            matchers = _filters(request)
+        except ValueError as exc:
+            return am_error(400, str(exc))
+        now = time.time()
+        found = suppressor.silences.query(None, matchers, now, tenant_header(request))
+        found.sort(key=lambda s: _silence_order(s, now))
+        return json_response([s.to_api(now) for s in found])
+
+    async def post(self, request: Request) -> Response:
+        now = time.time()
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return am_error(400, f"invalid JSON: {exc}")
+        tenant = request.headers.get("X-Scope-OrgID") or ""
+        try:
+            s = Silence.from_api(body, now, tenant)
+            s.validate_new(now, suppressor.intervals)
+        except SilenceError as exc:
+            return am_error(400, str(exc))
+        commands: list[dict[str, Any]] = []
+        index = suppressor.silences
+        prev = index.get(s.id) if s.id else None
+        if s.id and prev is None:
+            return am_error(404, f"silence {s.id} not found")
+        s.updated_at = now
+        if prev is None or not _can_update(prev, s, now):
+            if prev is not None and prev.state(now) != EXPIRED:
+                commands.append({"op": "silence.expire", "id": prev.id, "at": now})
+            s.id = str(uuid.uuid4())
+            s.starts_at = max(s.starts_at, now)
+        commands.append({"op": "silence.put", "silence": s.to_dict()})
+        await _command(tenant or "default", commands)
+        if not await _visible(s.id, now):
+            return am_error(500, "silence not applied in time; it may still be applied")
+        return json_response({"silenceID": s.id})
+
+
+@app.page("/api/v2/silence/{silence_id}")
+class SilenceV2(View):
+    async def get(self, request: Request, silence_id: str) -> Response:
+        s = suppressor.silences.get(silence_id)
+        if s is None:
+            return am_error(404, f"silence {silence_id} not found")
+        return json_response(s.to_api(time.time()))
+
+    async def delete(self, request: Request, silence_id: str) -> Response:
+        now = time.time()
+        s = suppressor.silences.get(silence_id)
+        if s is None:
+            return am_error(404, f"silence {silence_id} not found")
+        if s.state(now) == EXPIRED:
+            return am_error(400, f"silence {silence_id} already expired")
+        await _command(s.tenant or "default", [{"op": "silence.expire", "id": s.id, "at": now}])
+        await _visible(s.id, now)
+        return web.Response(status=200)
+
+
+# --- status, receivers ----------------------------------------------------------------
+_AM_KEYS = (
+    "global",
+    "route",
+    "receivers",
+    "inhibit_rules",
+    "time_intervals",
+    "mute_time_intervals",
+    "templates",
+)
+
+
+def original_config() -> str:
+    """The Alertmanager sections of pipelines.yaml, as written (``${VAR}`` unexpanded)."""
+    try:
+        raw = yaml.safe_load(settings.pipelines.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ""
+    out = {k: raw[k] for k in _AM_KEYS if k in raw}
+    for receiver in out.get("receivers") or []:
+        if isinstance(receiver, dict):
+            for key, configs in receiver.items():
+                if key.endswith("_configs") and isinstance(configs, list):
+                    receiver[key] = [_mask(c) for c in configs]
+    return yaml.safe_dump(out, sort_keys=False)
+
+
+_SECRET_KEYS = {
+    "url",
+    "api_url",
+    "webhook_url",
+    "routing_key",
+    "service_key",
+    "api_key",
+    "auth_password",
+    "auth_token",
+    "token",
+    "secret",
+    "bot_token",
+}
+
+
+_URL_KEYS = {"url", "api_url", "webhook_url"}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _mask(config: Any) -> Any:
+    """Secrets hidden: ``<secret>``; URLs keep scheme and host (amtool parses them)."""
+    if not isinstance(config, dict):
+        return config
+    out = {}
+    for k, v in config.items():
+        if k in _URL_KEYS and isinstance(v, str):
+            u = urlsplit(_VAR.sub(lambda m: os.environ.get(m.group(1), ""), v))
+            v = f"{u.scheme}://{u.netloc}/<secret>" if u.scheme and u.netloc else "<secret>"
+        elif k in _SECRET_KEYS:
+            v = "<secret>"
+        out[k] = v
+    return out
+
+
+def limits_report() -> dict[str, Any]:
+    cfg = pipeline_config().limits
+    return {
+        "max_active_alerts": cfg.max_active_alerts,
+        "max_notifications_per_minute": cfg.max_notifications_per_minute,
+        "tenants": {
+            t: {"active_alerts": active_count.get(t, 0), **dict(limit_stats.get(t, {}))}
+            for t in sorted(set(active_count) | set(limit_stats))
+        },
+    }
+
+
+@app.page("/api/v2/status")
+class StatusV2(View):
+    async def get(self, request: Request) -> Response:
+        return json_response(
+            {
+                "cluster": {"name": "", "status": "disabled", "peers": []},
+                "config": {"original": original_config()},
+                "versionInfo": VERSION,
+                "uptime": format_time(STARTED),
+                "limits": limits_report(),  # our addition
+            }
+        )
+
+
+@app.page("/api/v2/receivers")
+class ReceiversV2(View):
+    async def get(self, request: Request) -> Response:
+        return json_response([{"name": r.name} for r in pipeline_config().receivers])
+
+
+# --- our v1 additions: ack, limits, history -------------------------------------------
+@app.page("/api/v1/groups/ack")
+class AckGroup(View):
+    async def post(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return am_error(400, f"invalid JSON: {exc}")
+        if not isinstance(body, dict):
+            return am_error(400, "expected a JSON object {tenant, group_key, until}")
+        tenant = body.get("tenant") or request.headers.get("X-Scope-OrgID")
+        group_key = body.get("group_key")
+        if not isinstance(tenant, str) or not tenant:
+            return am_error(400, "tenant: required")
+        if not isinstance(group_key, str) or not group_key:
+            return am_error(400, "group_key: required")
+        cmd: dict[str, Any] = {
+            "op": "ack",
+            "tenant": tenant,
+            "group_key": group_key,
+            "user": str(body.get("user") or ""),
+        }
+        if body.get("until") is not None:
+            try:
+                cmd["until"] = parse_time(body["until"], "until")
+            except WireError as exc:
+                return am_error(400, str(exc))
+            if cmd["until"] <= time.time():
+                return am_error(400, "until: must be in the future")
+        await _command(tenant, [cmd])
+        return json_response({"status": "success"}, 202)
+
+
+@app.page("/api/v1/limits")
+class Limits(View):
+    async def get(self, request: Request) -> Response:
+        return json_response({"status": "success", "data": limits_report()})
+
+
+_FP = re.compile(r"^[0-9a-f]{16}$")
+
+
+@app.page("/api/v1/alerts/{fingerprint}/history")
+class History(View):
+    async def get(self, request: Request, fingerprint: str) -> Response:
+        if not _FP.match(fingerprint):
+            return am_error(400, "fingerprint: expected 16 hex digits")
+
+        def local() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for p in sorted(alert_sets):
+                out.extend(history_table.get(p, fingerprint) or [])
+            return out
+
+        events = await gathered(request, local)
+        events.sort(key=lambda e: e.get("at", 0))
+        return json_response({"status": "success", "data": events})
