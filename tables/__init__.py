@@ -41,3 +41,9 @@ silences = PartitionStore(
 history = PartitionStore(
     app, "history", help="fingerprint -> the alert's last state changes and notifications"
 )
+
+series_models = PartitionStore(
+    app,
+    "series_models",
+    help="tenant/rule/series -> learned model (anomaly detector, auto band, forecaster)",
+)

@@ -12,7 +12,7 @@ from app.config.routing import (
     check_interval_names,
     check_references,
 )
-from app.config.rules import ThresholdRule
+from app.config.rules import Rule
 from app.config.types import Duration
 
 
@@ -45,7 +45,7 @@ class SilencesConfig(BaseModel):
 class PipelinesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[ThresholdRule] = []
+    rules: list[Rule] = []
     route: RouteConfig
     receivers: list[Receiver]
     inhibit_rules: list[InhibitRuleConfig] = []
