@@ -43,7 +43,9 @@ class SeriesState:
 
 
 class CompiledRule:
-    __slots__ = ("condition", "for_", "keep", "match", "rule")
+    """A rule ready to evaluate, with its open windows: (tenant, labels, start) -> window."""
+
+    __slots__ = ("condition", "for_", "grace", "keep", "match", "open", "rule", "window")
 
     def __init__(self, rule: WindowedRule) -> None:
         self.rule = rule
@@ -51,6 +53,12 @@ class CompiledRule:
         self.for_ = getattr(rule, "for_", 0.0)
         self.match = tuple(rule.match.items())
         self.keep = needs_values(rule.aggregate)
+        self.window = rule.window
+        self.grace = rule.grace
+        self.open: dict[WindowKey, tuple[dict[str, str], WindowAggregate]] = {}
+
+
+WindowKey = tuple[str, tuple[tuple[str, str], ...], float]  # tenant, sorted labels, start
 
 
 class RuleEvaluator:
@@ -58,42 +66,47 @@ class RuleEvaluator:
 
     def __init__(self, rules: Iterable[WindowedRule]) -> None:
         self.by_metric: dict[str, list[CompiledRule]] = defaultdict(list)
+        self.compiled: list[CompiledRule] = []
         for rule in rules:
-            self.by_metric[rule.metric].append(CompiledRule(rule))
-        # (series, window start) -> (rule, labels, aggregate); close time -> windows
-        self.open: dict[
-            tuple[SeriesKey, float], tuple[CompiledRule, dict[str, str], WindowAggregate]
-        ] = {}
-        self.closes: dict[float, list[tuple[SeriesKey, float]]] = defaultdict(list)
+            c = CompiledRule(rule)
+            self.by_metric[rule.metric].append(c)
+            self.compiled.append(c)
+        self.closes: dict[float, list[tuple[CompiledRule, WindowKey]]] = defaultdict(list)
         self.state: dict[SeriesKey, SeriesState] = {}
         self.models: dict[SeriesKey, Any] = {}  # learned per-series state (auto, predict)
         self.dirty_models: set[SeriesKey] = set()
         self.late = 0  # samples for windows already closed
 
     def add(self, samples: Iterable[Sample], now: float) -> int:
-        """Fold a batch of samples into their windows; returns how many matched a rule."""
+        """Fold a batch of samples into their windows; returns how many matched a rule.
+
+        The hot path of the metrics agent: a few dict operations per sample and rule."""
         matched = 0
         by_metric = self.by_metric
+        closes = self.closes
         for s in samples:
             compiled = by_metric.get(s.name)
             if not compiled:
                 continue
             labels = s.labels
+            ts = s.ts
+            lkey = None
             for c in compiled:
                 if c.match and any(labels.get(k) != v for k, v in c.match):
                     continue
-                window = c.rule.window
-                start = math.floor(s.ts / window) * window
-                end = start + window
-                if end + c.rule.grace <= now:
-                    self.late += 1
-                    continue
-                series: SeriesKey = (s.tenant, c.rule.alert, tuple(sorted(labels.items())))
-                slot = self.open.get((series, start))
+                if lkey is None:
+                    lkey = tuple(sorted(labels.items()))
+                start = ts - ts % c.window
+                key = (s.tenant, lkey, start)
+                slot = c.open.get(key)
                 if slot is None:
-                    slot = self.open[(series, start)] = (c, labels, WindowAggregate(c.keep))
-                    self.closes[end + c.rule.grace].append((series, start))
-                slot[2].add(s.value, s.ts)
+                    close_at = start + c.window + c.grace
+                    if close_at <= now:
+                        self.late += 1
+                        continue
+                    slot = c.open[key] = (labels, WindowAggregate(c.keep))
+                    closes[close_at].append((c, key))
+                slot[1].add(s.value, ts)
                 matched += 1
         return matched
 
@@ -102,15 +115,17 @@ class RuleEvaluator:
         alerts: list[Alert] = []
         changed: dict[SeriesKey, SeriesState] = {}
         for due in sorted(t for t in self.closes if t <= now):
-            for series, start in self.closes.pop(due):
-                slot = self.open.pop((series, start), None)
+            for c, key in self.closes.pop(due):
+                slot = c.open.pop(key, None)
                 if slot is None:  # forgotten on a rebalance
                     continue
-                c, labels, agg = slot
-                value = agg.result(c.rule.aggregate, c.rule.window)
+                labels, agg = slot
+                tenant, lkey, start = key
+                series: SeriesKey = (tenant, c.rule.alert, lkey)
+                value = agg.result(c.rule.aggregate, c.window)
                 if math.isnan(value):
                     continue
-                end = start + c.rule.window
+                end = start + c.window
                 holds, context = self._judge(c, series, value, end)
                 state = self.state.get(series) or SeriesState()
                 before = (state.pending_since, state.firing)
@@ -194,6 +209,7 @@ class RuleEvaluator:
     def forget_tenants(self, keep: Callable[[str], bool]) -> None:
         """Drop state of tenants whose partitions this worker no longer owns."""
         self.state = {k: v for k, v in self.state.items() if keep(k[0])}
-        self.open = {k: v for k, v in self.open.items() if keep(k[0][0])}
+        for c in self.compiled:
+            c.open = {k: v for k, v in c.open.items() if keep(k[0])}
         self.models = {k: v for k, v in self.models.items() if keep(k[0])}
         self.dirty_models = {k for k in self.dirty_models if keep(k[0])}

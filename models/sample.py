@@ -21,6 +21,35 @@ class Sample:
     @classmethod
     def from_wire(cls, obj: Any, tenant: str | None, now: float) -> Sample:
         """Validate one sample; raises WireError with the reason (NaN/inf included)."""
+        # the common case, checked with exact types: a well-formed sample costs ~1 µs
+        if type(obj) is dict:
+            name, value, labels = obj.get("name"), obj.get("value"), obj.get("labels")
+            ts = obj.get("ts", now)
+            tv, tt = type(value), type(ts)
+            if (
+                type(name) is str
+                and name
+                and (tv is float or tv is int)
+                and value - value == 0
+                and (tt is float or tt is int)
+                and ts - ts == 0
+                and (
+                    labels is None
+                    or (type(labels) is dict and all(type(v) is str for v in labels.values()))
+                )
+            ):
+                return cls(
+                    obj.get("tenant") or tenant or DEFAULT_TENANT,
+                    name,
+                    labels or {},
+                    float(value),
+                    float(ts),
+                )
+        return cls._validate(obj, tenant, now)
+
+    @classmethod
+    def _validate(cls, obj: Any, tenant: str | None, now: float) -> Sample:
+        """The slow path: coerce what can be coerced, name what is wrong."""
         if not isinstance(obj, dict):
             raise WireError("sample: expected a JSON object")
         name = obj.get("name")
