@@ -165,7 +165,17 @@ class Seasonal(Scorer):
         self.glob.update(x)
 
 
+class Weekly(Seasonal):
+    """Seasonal profile over the week (hour-of-week slots): weekday vs weekend behaviour."""
+
+    __slots__ = ()
+
+    def __init__(self, buckets: int = 84, alpha: float = 0.2, min_n: int = 3, **kw: float):
+        super().__init__(buckets=buckets, period=7 * 86400.0, alpha=alpha, min_n=min_n, **kw)
+
+
 SCORERS: dict[str, type[Scorer]] = {
+    "weekly": Weekly,
     "residual": Residual,
     "gauss": Gauss,
     "diff": Diff,

@@ -200,3 +200,13 @@ def test_forecaster_seasonal_and_flat():
         flat.learn_one(7.0, i * 60.0)  # duplicated timestamps
     assert flat.time_to_cross(10, 86400) is None
     assert flat.forecast(1e6) == pytest.approx(7.0)
+
+
+def test_weekly_option_round_trip():
+    data = series(2500)
+    det = make_detector("default", scorers=("residual", "gauss", "seasonal", "weekly"))
+    run(det, data[:2000])
+    blob = det.to_bytes()
+    assert len(blob) < 16_384
+    clone = type(det).from_bytes(blob)
+    assert run(clone, data[2000:]) == run(det, data[2000:])
