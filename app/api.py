@@ -14,7 +14,9 @@ import orjson
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from app.faust_app import alerts_topic, app, metrics_topic
+from app.faust_app import alerts_topic, app, commands_topic, metrics_topic
+from app.settings import settings
+from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
 from models.alert import Alert
 from models.sample import Sample, parse_many
 from models.wire import WireError, decode_batch
@@ -90,3 +92,35 @@ class Alerts(View):
             if a.tenant == tenant and not a.resolved_at(now)
         ]
         return json_response({"status": "success", "data": out})
+
+
+@app.page("/api/v1/slack/interactions")
+class SlackInteractions(View):
+    """Slack's interactivity request URL: the Acknowledge / Resolve / Silence 1h buttons.
+
+    The request must carry a valid v0 signature made with the app's signing secret
+    (ALERTSTREAM_SLACK_SIGNING_SECRET) within 5 minutes; anything else is refused with
+    401 and changes nothing.  A valid click becomes a command on the `commands` topic."""
+
+    async def post(self, request: Request) -> Response:
+        secret = settings.slack_signing_secret
+        if not secret:
+            return error(404, "Slack interactivity is not configured")
+        body = await request.read()
+        try:
+            command = parse_interaction(secret, request.headers, body)
+        except SlackSignatureError as exc:
+            return error(401, str(exc))
+        except SlackPayloadError as exc:
+            return error(400, str(exc))
+        command = {"op": command["action"], "source": "slack", **command}
+        tenant = str(command.get("tenant") or "default")
+        await commands_topic.send(key=tenant.encode(), value=orjson.dumps([command]))
+        who = command.get("user") or "someone"
+        return json_response(
+            {
+                "response_type": "ephemeral",
+                "replace_original": False,
+                "text": f"{command['action']} by {who}: done",
+            }
+        )

@@ -23,6 +23,7 @@ class Settings:
     tick: float  # seconds between timer passes (window closes, group flushes)
     app_id: str  # Faust app id: consumer group and prefix of table changelog topics
     topic_prefix: str  # prepended to every topic name (several pipelines on one cluster)
+    slack_signing_secret: str  # verifies Slack button clicks (empty: endpoint disabled)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -41,6 +42,7 @@ class Settings:
             tick=float(env.get("ALERTSTREAM_TICK", "0.25")),
             app_id=env.get("ALERTSTREAM_APP_ID", "alertstream"),
             topic_prefix=env.get("ALERTSTREAM_TOPIC_PREFIX", ""),
+            slack_signing_secret=env.get("ALERTSTREAM_SLACK_SIGNING_SECRET", ""),
         )
 
 

@@ -159,3 +159,27 @@ def make_worker(broker: str, tmp_path: Path) -> Iterator:
     yield make
     for w in workers:
         w.stop()
+
+
+def read_topic(broker: str, topic: str, want: int, timeout: float = 20.0) -> list:
+    """Every JSON item on a topic from the start (no consumer group: assigned partitions)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.removeprefix("kafka://"),
+            "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+        }
+    )
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+    items: list = []
+    deadline = time.time() + timeout
+    while len(items) < want and time.time() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            value = orjson.loads(msg.value())
+            items += value if isinstance(value, list) else [value]
+    consumer.close()
+    return items
