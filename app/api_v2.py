@@ -539,4 +539,6 @@ class History(View):
 
         events = await gathered(request, local)
         events.sort(key=lambda e: e.get("at", 0))
+        if request.headers.get(LOCAL):
+            return json_response(events)  # a forwarded request: the bare list
         return json_response({"status": "success", "data": events})

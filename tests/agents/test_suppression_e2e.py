@@ -1,0 +1,155 @@
+"""Suppression end to end with two workers of one app: silences replicated to every
+worker, silenced alerts not notified, API v2 reads gathered from both workers, an
+acknowledged group that stops repeating while another repeats, per-tenant limits
+counted and reported, and the alert history answered from the table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+from tests.conftest import Worker
+
+PIPELINES = """
+route:
+  receiver: ops
+  group_by: [alertname, tenant]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 3s
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: ${HOOK}
+limits:
+  max_active_alerts: 3
+"""
+TENANTS = ["acme", "globex", "initech", "umbrella"]
+
+
+def alerts(tenant: str, *names: str) -> list[dict]:
+    return [{"labels": {"alertname": n, "tenant": tenant, "host": "h1"}} for n in names]
+
+
+async def eventually(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await check()
+        if got or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.3)
+
+
+async def test_two_workers_silences_ack_limits_history(make_worker, receiver, broker, tmp_path):
+    one = make_worker(PIPELINES, {"HOOK": receiver.url})
+    (tmp_path / "two").mkdir()
+    two = Worker(broker, tmp_path / "pipelines.yaml", tmp_path / "two", {"HOOK": receiver.url})
+    two.env["ALERTSTREAM_APP_ID"] = one.namespace
+    two.env["ALERTSTREAM_TOPIC_PREFIX"] = one.namespace + "."
+    two.namespace = one.namespace
+    one.start()
+    await one.ready()
+    two.start()
+    try:
+        await two.ready()
+        async with aiohttp.ClientSession() as http:
+            await _scenario(http, one, two, receiver)
+    finally:
+        two.stop()
+
+
+async def _scenario(http, one, two, receiver) -> None:  # type: ignore[no-untyped-def]
+    async def get(url: str, **kw):  # type: ignore[no-untyped-def]
+        async with http.get(url, **kw) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    # both workers own a partition once the rebalance settles
+    async def split() -> bool:
+        a, b = await get(one.url + "/healthz"), await get(two.url + "/healthz")
+        return a["partitions"] >= 1 and b["partitions"] >= 1
+
+    assert await eventually(split, 40), one.log() + two.log()
+
+    # a silence posted to one worker is in the other's index
+    silence = {
+        "matchers": [{"name": "alertname", "value": "Quiet", "isRegex": False}],
+        "startsAt": "2020-01-01T00:00:00Z",
+        "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "e2e",
+        "comment": "replicated",
+    }
+    async with http.post(one.url + "/api/v2/silences", json=silence) as r:
+        assert r.status == 200, await r.text()
+        sid = (await r.json())["silenceID"]
+
+    async def replicated() -> bool:
+        return [s["id"] for s in await get(two.url + "/api/v2/silences")] == [sid]
+
+    assert await eventually(replicated), two.log()
+
+    # alerts of four tenants (both partitions), posted through worker two
+    for t in TENANTS:
+        async with http.post(two.url + "/api/v2/alerts", json=alerts(t, "Loud", "Quiet")) as r:
+            assert r.status == 200, await r.text()
+    await receiver.wait_for(4, timeout=20)
+    await asyncio.sleep(1.5)
+    notified = {
+        (r["tenant"], a["labels"]["alertname"]) for r in receiver.requests for a in r["alerts"]
+    }
+    assert notified == {(t, "Loud") for t in TENANTS}, notified
+
+    # API v2 reads gather both workers: every tenant's alerts, with silence state
+    listed = await get(one.url + "/api/v2/alerts", params={"silenced": "true"})
+    assert len(listed) == 8, listed
+    quiet = [a for a in listed if a["labels"]["alertname"] == "Quiet"]
+    assert all(a["status"]["silencedBy"] == [sid] for a in quiet)
+    assert all(a["status"]["state"] == "suppressed" for a in quiet)
+    only_acme = await get(
+        two.url + "/api/v2/alerts",
+        params={"silenced": "false"},
+        headers={"X-Scope-OrgID": "acme"},
+    )
+    assert [a["labels"]["alertname"] for a in only_acme] == ["Loud"]
+
+    # ack acme's group: it stops repeating (repeat_interval 3s) while globex repeats
+    key = '{}:{alertname="Loud", tenant="acme"}'
+    async with http.post(
+        two.url + "/api/v1/groups/ack", json={"tenant": "acme", "group_key": key}
+    ) as r:
+        assert r.status == 202, await r.text()
+    async with http.post(one.url + "/api/v1/groups/ack", json={"tenant": "acme"}) as r:
+        assert r.status == 400 and "group_key" in await r.json()
+    await asyncio.sleep(1.0)
+    mark = len(receiver.requests)
+    await asyncio.sleep(8)
+    later = receiver.requests[mark:]
+    repeats = {(r["tenant"], r["notification_reason"]) for r in later}
+    assert ("globex", "repeat_interval") in repeats, repeats
+    assert not any(r["tenant"] == "acme" for r in later), repeats
+
+    # limits: acme has 2 active alerts, cap 3: 1 more accepted, 2 rejected, reported
+    async with http.post(two.url + "/api/v2/alerts", json=alerts("acme", "C1", "C2", "C3")) as r:
+        assert r.status == 200
+
+    async def limited():  # type: ignore[no-untyped-def]
+        reports = [await get(w.url + "/api/v1/limits") for w in (one, two)]
+        return [
+            r["data"]["tenants"]["acme"]
+            for r in reports
+            if r["data"]["tenants"].get("acme", {}).get("alerts_rejected")
+        ]
+
+    [acme] = await eventually(limited)
+    assert acme["alerts_rejected"] == 2 and acme["active_alerts"] == 3, acme
+
+    # history: the Loud alert of acme fired and was notified
+    fp = next(a["fingerprint"] for a in only_acme)
+    hist = await get(one.url + f"/api/v1/alerts/{fp}/history", headers={"X-Scope-OrgID": "acme"})
+    kinds = [(e["kind"], e["status"]) for e in hist["data"]]
+    assert kinds[0] == ("alert", "firing"), kinds
+    assert ("notification", "firing") in kinds, kinds
+    async with http.get(one.url + "/api/v1/alerts/nothex/history") as r:
+        assert r.status == 400
