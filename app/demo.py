@@ -1,9 +1,10 @@
 """`alertstream run` (what `make run` calls): broker, worker and demo traffic in one go.
 
-Starts the embedded broker, a loopback webhook receiver that prints one line per
-notification, a worker with the given pipelines.yaml, and a producer of cpu_usage
-samples in which web-1 runs hot for 30 s of every 60 s, so HighCpu fires and resolves.
-Ctrl-C stops everything.
+Starts the embedded broker, a loopback webhook receiver and a loopback SMTP server
+that print one line per notification, a worker with a copy of the given
+pipelines.yaml to which an email receiver is added (so both channels deliver), and a
+producer of cpu_usage samples in which web-1 runs hot for 30 s of every 60 s, so
+HighCpu fires and resolves.  Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import time
 from pathlib import Path
 
 import aiohttp
+import yaml
 from aiohttp import web
+from aiosmtpd.controller import Controller
 
 from app.broker import free_port, start_broker, wait_for_port
 from app.client import get_alerts_system
@@ -48,6 +51,53 @@ async def _receiver(port: int) -> web.AppRunner:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
+
+
+class _PrintMail:
+    """aiosmtpd handler: one terminal line per email received."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        subject = next(
+            (
+                line[9:]
+                for line in envelope.content.decode(errors="replace").splitlines()
+                if line.startswith("Subject: ")
+            ),
+            "",
+        )
+        print(
+            f"{time.strftime('%H:%M:%S')}  [EMAIL   ] to={','.join(envelope.rcpt_tos)} "
+            f"subject={subject!r}",
+            flush=True,
+        )
+        return "250 OK"
+
+
+def _with_email(pipelines: str, smtp_port: int, out: Path) -> Path:
+    """A copy of pipelines.yaml whose route also sends every group to a demo mailbox."""
+    config = yaml.safe_load(Path(pipelines).read_text())
+    config["receivers"].append(
+        {
+            "name": "demo-email",
+            "email_configs": [
+                {
+                    "to": "oncall@demo.local",
+                    "from": "alertstream@demo.local",
+                    "smarthost": f"127.0.0.1:{smtp_port}",
+                    "require_tls": False,
+                    "send_resolved": True,
+                }
+            ],
+        }
+    )
+    route = config["route"]
+    route["routes"] = [
+        {"receiver": "demo-email", "continue": True},
+        *route.get("routes", []),
+        {"receiver": route["receiver"]},
+    ]
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
 
 
 async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -95,10 +145,14 @@ async def _run(pipelines: str, data_dir: Path) -> int:
     broker_proc = start_broker(broker_port, log_path=str(data_dir / "broker.log"))
     broker = f"kafka://127.0.0.1:{broker_port}"
     runner = await _receiver(hook_port)
+    smtp_port = free_port()
+    smtp = Controller(_PrintMail(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    demo_pipelines = _with_email(pipelines, smtp_port, data_dir / "pipelines.demo.yaml")
     env = {
         **os.environ,
         "ALERTSTREAM_BROKER": broker,
-        "ALERTSTREAM_PIPELINES": pipelines,
+        "ALERTSTREAM_PIPELINES": str(demo_pipelines),
         "ALERTSTREAM_DATA_DIR": str(data_dir / f"worker-{broker_port}"),
         "ALERTSTREAM_WEB_PORT": str(web_port),
         "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/hook",
@@ -117,6 +171,7 @@ async def _run(pipelines: str, data_dir: Path) -> int:
     code = 0
     try:
         print(f"broker   {broker} (embedded Tansu; log {data_dir / 'broker.log'})")
+        print(f"smtp     127.0.0.1:{smtp_port} (aiosmtpd; demo config {demo_pipelines})")
         print(
             f"worker   http://127.0.0.1:{web_port}  (/healthz, /api/v1/alerts?tenant=demo, "
             f"/table/alerts; log {data_dir / 'worker.log'})"
@@ -139,6 +194,7 @@ async def _run(pipelines: str, data_dir: Path) -> int:
         if worker.poll() is None:
             worker.kill()
         await runner.cleanup()
+        smtp.stop()
         broker_proc.terminate()
         broker_proc.wait(5)
         print("stopped.")

@@ -37,7 +37,7 @@ class Group:
 
     @property
     def id(self) -> str:
-        return f"{self.tenant}/{self.key}"
+        return f"{self.tenant}/{self.route_id}/{self.key}"
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -117,7 +117,7 @@ class Dispatcher:
         for alert in alerts:
             for route in self.root.match(alert.labels):
                 key = route.group_key(route.group_labels(alert.labels))
-                gid = f"{alert.tenant}/{key}"
+                gid = f"{alert.tenant}/{route.id}/{key}"  # sibling routes may share a key
                 group = self.groups.get(gid)
                 if group is None:
                     group = self.groups[gid] = Group(
