@@ -107,7 +107,19 @@ def _bootstrap() -> list[str]:
 
 @app.task
 async def replicate_silences() -> None:
-    """Tail the silences changelog on every worker (see the module docstring)."""
+    """Tail the silences changelog on every worker (see the module docstring); on an
+    error, log it and start over from the beginning (applying a record is idempotent)."""
+    while True:
+        try:
+            await _tail_silences()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("silence replication failed; restarting")
+            await asyncio.sleep(1.0)
+
+
+async def _tail_silences() -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     topic = silences_table.table.changelog_topic.get_topic_name()
