@@ -153,3 +153,56 @@ async def _scenario(http, one, two, receiver) -> None:  # type: ignore[no-untype
     assert ("notification", "firing") in kinds, kinds
     async with http.get(one.url + "/api/v1/alerts/nothex/history") as r:
         assert r.status == 400
+
+
+FLAPPING = """
+route:
+  receiver: ops
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: ${HOOK}
+flapping: {threshold: 2, window: 1m, stable_for: 4s}
+"""
+
+
+async def test_flapping_alert_is_notified_once_as_flapping_then_its_stable_state(
+    make_worker, receiver
+):
+    worker = make_worker(FLAPPING, {"HOOK": receiver.url})
+    worker.start()
+    await worker.ready()
+    labels = {"alertname": "Flappy", "host": "h1"}
+
+    async def send(http, firing: bool) -> None:  # type: ignore[no-untyped-def]
+        ends = time.time() + (3600 if firing else -1)
+        ends_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends))
+        async with http.post(
+            worker.url + "/api/v2/alerts", json=[{"labels": labels, "endsAt": ends_at}]
+        ) as r:
+            assert r.status == 200, await r.text()
+
+    async with aiohttp.ClientSession() as http:
+        for firing in (True, False, True):  # two changes: not flapping yet
+            await send(http, firing)
+            await asyncio.sleep(2.5)
+        before = len(receiver.requests)
+        assert [r["status"] for r in receiver.requests] == ["firing", "resolved", "firing"]
+        for firing in (False, True, False, True, False):  # the third change flaps
+            await send(http, firing)
+            await asyncio.sleep(0.4)
+        await asyncio.sleep(2.5)
+        during = receiver.requests[before:]
+        # notified once, as flapping and firing; the later changes are swallowed
+        assert len(during) == 1, [(r["status"], r["notification_reason"]) for r in during]
+        [alert] = during[0]["alerts"]
+        assert alert["status"] == "firing" and alert["annotations"]["flapping"] == "true"
+        # quiet for stable_for: its real state (resolved) is notified
+        got = await receiver.wait_for(before + 2, timeout=15)
+        last = got[-1]
+        assert last["status"] == "resolved", worker.log()
+        assert "flapping" not in last["alerts"][0]["annotations"]
