@@ -8,9 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
-from app.faust_app import dlq_topic
+from app.faust_app import dlq_topic, send_batch
 
 
 async def dead_letters(source: str, key: bytes | None, rejects: list[tuple[Any, str]]) -> None:
@@ -21,7 +19,7 @@ async def dead_letters(source: str, key: bytes | None, rejects: list[tuple[Any, 
     batch = [
         {"source": source, "reason": reason, "item": item, "at": now} for item, reason in rejects
     ]
-    await dlq_topic.send(key=key, value=orjson.dumps(batch))
+    await send_batch(dlq_topic, key, batch)
 
 
 def raw_reject(raw: bytes | None, reason: str) -> tuple[Any, str]:

@@ -20,7 +20,7 @@ import orjson
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
-from app.faust_app import alerts_topic, app, metrics_topic
+from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.pipeline import pipeline_config
 from app.settings import settings
 from models.alert import Alert
@@ -87,7 +87,7 @@ async def _emit(alerts: list[Alert]) -> None:
     for alert in alerts:
         by_tenant[alert.tenant].append(alert.to_wire())
     for tenant, items in by_tenant.items():
-        await alerts_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+        await send_batch(alerts_topic, tenant.encode(), items)
 
 
 @app.agent(metrics_topic)

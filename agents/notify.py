@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from app.faust_app import app, dlq_topic, notification_topics, receipts_topic
+from app.faust_app import app, dlq_topic, notification_topics, receipts_topic, send_batch
 from app.pipeline import pipeline_config
 from channels.delivery import Deliverer
 from models.notification import Notification
@@ -79,9 +79,9 @@ async def deliver_batch(partition: int, key: bytes | None, raw: bytes) -> None:
                 r.status,
                 r.last_error,
             )
-    await receipts_topic.send(key=key, value=orjson.dumps([r.to_wire() for r in receipts]))
+    await send_batch(receipts_topic, key, [r.to_wire() for r in receipts])
     if dead:
-        await dlq_topic.send(key=key, value=orjson.dumps(dead))
+        await send_batch(dlq_topic, key, dead)
 
 
 def _sender(kind: str, topic: Any) -> None:

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from app.faust_app import alerts_topic, app, commands_topic, metrics_topic
+from app.faust_app import alerts_topic, app, commands_topic, metrics_topic, send_batch
 from app.settings import settings
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
 from models.alert import Alert
@@ -54,7 +54,7 @@ async def accept(request: Request, cls: Any, topic: Any) -> Response:
     for record in good:
         by_tenant[record.tenant].append(record.to_wire())
     for tenant, batch in by_tenant.items():
-        await topic.send(key=tenant.encode(), value=orjson.dumps(batch))
+        await send_batch(topic, tenant.encode(), batch)
     return json_response({"status": "success", "accepted": len(good)}, 202)
 
 

@@ -11,6 +11,7 @@ import faust
 
 from app.settings import settings
 from channels import CHANNELS
+from models.wire import encode_chunks
 
 
 def _credentials() -> object | None:
@@ -53,6 +54,7 @@ app = faust.App(
     stream_buffer_maxsize=4096,
     producer_linger=0.005,
     producer_max_batch_size=256 * 1024,
+    producer_max_request_size=8 * 1024 * 1024,  # one notification may be large
     producer_compression_type="lz4",
     table_cleanup_interval=30,
     web_host=settings.web_host,
@@ -91,3 +93,9 @@ ALL_TOPICS = [
     receipts_topic,
     *notification_topics.values(),
 ]
+
+
+async def send_batch(topic: faust.TopicT, key: bytes | None, items: list) -> None:
+    """Produce items as JSON-array records of bounded size (one record per ~512 KiB)."""
+    for chunk in encode_chunks(items):
+        await topic.send(key=key, value=chunk)

@@ -32,8 +32,28 @@ def decode_batch(raw: bytes | str | None) -> list[Any]:
     raise WireError(f"expected a JSON object or array, got {type(doc).__name__}")
 
 
-def encode_batch(items: list[dict[str, Any]]) -> bytes:
-    return orjson.dumps(items)
+MAX_RECORD_BYTES = 512 * 1024
+"""Target size of one Kafka record: well under Kafka's default 1 MiB message limit."""
+
+
+def encode_chunks(items: list[Any], limit: int = MAX_RECORD_BYTES) -> list[bytes]:
+    """JSON arrays of at most ``limit`` bytes each (an item larger than that goes alone),
+    so a batch never exceeds the broker's message size."""
+    raw = orjson.dumps(items)
+    if len(raw) <= limit or len(items) <= 1:
+        return [raw]
+    out: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 2
+    for item in items:
+        encoded = orjson.dumps(item)
+        if chunk and size + len(encoded) + 1 > limit:
+            out.append(b"[" + b",".join(chunk) + b"]")
+            chunk, size = [], 2
+        chunk.append(encoded)
+        size += len(encoded) + 1
+    out.append(b"[" + b",".join(chunk) + b"]")
+    return out
 
 
 def parse_time(value: Any, field: str) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from confluent_kafka import Consumer
+from conftest import read_topic
 
 from app.client import get_alerts_system
 
@@ -110,21 +110,7 @@ async def test_poison_message_goes_to_dlq_and_good_samples_still_alert(
     got = await receiver.wait_for(1, timeout=30)
     assert len(got) == 1 and got[0]["status"] == "firing", worker.log()
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": broker.removeprefix("kafka://"),
-            "group.id": "dlq-reader",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([worker.topic("dlq")])
-    reasons: list[str] = []
-    deadline = time.time() + 20
-    while len(reasons) < 3 and time.time() < deadline:
-        msg = consumer.poll(1.0)
-        if msg is not None and not msg.error():
-            reasons += [d["reason"] for d in orjson.loads(msg.value())]
-    consumer.close()
+    reasons = [d["reason"] for d in read_topic(broker, worker.topic("dlq"), want=3)]
     assert any("invalid JSON" in r for r in reasons), reasons
     assert any("value: expected a number" in r for r in reasons), reasons
     assert len(reasons) == 3, reasons
