@@ -78,10 +78,8 @@ def _group_alerts(
     if fp:
         a = alerts.get(fp)
         return [a] if a is not None else []
-    group = dispatcher.groups.get(f"{tenant}/{group_key}")
-    if group is None:
-        return []
-    return [a for f in sorted(group.members) if (a := alerts.get(f)) is not None]
+    members = {f for g in dispatcher.groups_with_key(tenant, group_key or "") for f in g.members}
+    return [a for f in sorted(members) if (a := alerts.get(f)) is not None]
 
 
 async def _apply(partition: int, cmd: dict[str, Any], now: float) -> None:
@@ -123,6 +121,14 @@ async def _apply(partition: int, cmd: dict[str, Any], now: float) -> None:
         n = sum(dispatcher.acknowledge(tenant, k, until) for k in keys)
         _persist_dispatch()
         log.info("ack %s/%s by %s until %.0f: %d log entries", tenant, keys, user, until, n)
+        if not n:
+            known = [k for k in dispatcher.nflog if k.startswith(tenant + "/")][:5]
+            log.warning(
+                "ack %s/%s matched no notification log entry; the tenant has %s",
+                tenant,
+                keys,
+                known,
+            )
         return
     if op == "resolve":
         alerts = [a for a in _group_alerts(partition, tenant, group_key, fp) if a.status == FIRING]
@@ -139,8 +145,8 @@ async def _apply(partition: int, cmd: dict[str, Any], now: float) -> None:
             alerts = _group_alerts(partition, tenant, None, fp)
             labels = alerts[0].labels if alerts else {}
         else:
-            group = dispatcher.groups.get(f"{tenant}/{group_key}")
-            labels = dict(group.labels) if group else {}
+            groups = dispatcher.groups_with_key(tenant, group_key or "")
+            labels = dict(groups[0].labels) if groups else {}
         labels = {k: v for k, v in labels.items() if v and k != "tenant"}
         if not labels:
             raise CommandError("nothing to silence: unknown group or alert")

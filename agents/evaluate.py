@@ -17,15 +17,20 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
+from faust.web import Request, Response, View
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
+from app.api import error, json_response, tenant_of
+from app.api_v2 import gathered
 from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.pipeline import pipeline_config
 from app.settings import settings
 from models.alert import Alert
 from models.anomaly import AnomalyEvaluator
 from models.detectors.base import State
+from models.detectors.forecast import Forecaster
+from models.detectors.threshold import AutoThreshold
 from models.rules import RuleEvaluator, SeriesKey, SeriesState
 from models.sample import Sample, parse_many
 from models.wire import WireError, decode_batch
@@ -157,3 +162,48 @@ async def close_windows() -> None:
         _last_checkpoint[0] = time.monotonic()
     if alerts:
         await _emit(alerts)
+
+
+def _describe(key: SeriesKey, model: Any, now: float) -> dict[str, Any]:
+    """What a learned model currently believes, for the web view."""
+    out: dict[str, Any] = {"rule": key[1], "labels": dict(key[2]), "model": type(model).__name__}
+    if isinstance(model, AutoThreshold):
+        band = model.band(now)
+        out["band"] = list(band) if band else None
+    elif isinstance(model, Forecaster):
+        out["slope_per_hour"] = model.slope * 3600
+        out["forecast_in_1h"] = model.forecast(now + 3600)
+    return out
+
+
+@app.page("/api/v1/models")
+class LearnedModels(View):
+    """The learned per-series state of this tenant's rules: auto-threshold bands,
+    forecasts, anomaly detectors' expected ranges (``?tenant=`` or X-Scope-OrgID)."""
+
+    async def get(self, request: Request) -> Response:
+        tenant = tenant_of(request)
+        if not tenant:
+            return error(400, "tenant: required (query parameter or X-Scope-OrgID header)")
+
+        def local() -> list[dict[str, Any]]:
+            now = time.time()
+            out = [
+                _describe(k, m, now) for k, m in list(evaluator.models.items()) if k[0] == tenant
+            ]
+            for key, series in list(anomaly.series.items()):
+                if key[0] == tenant:
+                    expected = series.model.expected_range()
+                    out.append(
+                        {
+                            "rule": key[1],
+                            "labels": dict(key[2]),
+                            "model": type(series.model).__name__,
+                            "points": series.seen,
+                            "expected_range": list(expected) if expected else None,
+                            "firing": series.firing,
+                        }
+                    )
+            return out
+
+        return json_response({"status": "success", "data": await gathered(request, local)})

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 from faust.web import Request, Response, View
 
+from app.api_v2 import gathered
 from app.faust_app import alerts_topic, app, commands_topic, metrics_topic, send_batch
 from app.settings import settings
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
@@ -21,7 +22,6 @@ from models.alert import Alert
 from models.sample import Sample, parse_many
 from models.wire import WireError, decode_batch
 from tables import active_alerts
-from tables import alerts as alerts_table
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -79,19 +79,22 @@ class Alerts(View):
     async def post(self, request: Request) -> Response:
         return await accept(request, Alert, alerts_topic)
 
-    @app.table_route(table=alerts_table.table, query_param="tenant")
     async def get(self, request: Request) -> Response:
+        """The tenant's active alerts, answered by the worker that owns the tenant."""
         tenant = tenant_of(request)
         if not tenant:
             return error(400, "tenant: required (query parameter or X-Scope-OrgID header)")
-        now = time.time()
-        out = [
-            a.to_wire() | {"status": "resolved" if a.resolved_at(now) else "firing"}
-            for alerts in list(active_alerts.values())
-            for a in list(alerts.alerts.values())
-            if a.tenant == tenant and not a.resolved_at(now)
-        ]
-        return json_response({"status": "success", "data": out})
+
+        def local() -> list[dict[str, Any]]:
+            now = time.time()
+            return [
+                {**a.to_wire(), "status": "firing"}
+                for alerts in list(active_alerts.values())
+                for a in list(alerts.alerts.values())
+                if a.tenant == tenant and not a.resolved_at(now)
+            ]
+
+        return json_response({"status": "success", "data": await gathered(request, local)})
 
 
 @app.page("/api/v1/slack/interactions")

@@ -69,7 +69,9 @@ def embedded_broker(port: int | None = None, log_path: str | None = None) -> Ite
             proc.kill()
 
 
-def declare_topics(broker: str, names: list[str], partitions: int, timeout: float = 30.0) -> None:
+def declare_topics(
+    broker: str, names: list[str], partitions: int, credentials: str = "", timeout: float = 30.0
+) -> None:
     """Create the topics with one partition count before any worker or producer uses them.
 
     A produce or a subscription to a missing topic makes the broker create it with its
@@ -77,9 +79,11 @@ def declare_topics(broker: str, names: list[str], partitions: int, timeout: floa
     """
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from app.client import bootstrap_servers
+    from app.client import bootstrap_servers, security_config
 
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers(broker)})
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap_servers(broker), **security_config(credentials)}
+    )
     existing = admin.list_topics(timeout=timeout).topics
     wanted = [
         NewTopic(n, num_partitions=partitions, replication_factor=-1)

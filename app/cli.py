@@ -65,7 +65,12 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
     from app.settings import settings
     from app.worker import app
 
-    declare_topics(settings.broker, [t.get_topic_name() for t in ALL_TOPICS], settings.partitions)
+    declare_topics(
+        settings.broker,
+        [t.get_topic_name() for t in ALL_TOPICS],
+        settings.partitions,
+        settings.broker_credentials,
+    )
 
     port = env.get("ALERTSTREAM_WEB_PORT", "6066")
     argv = [
@@ -106,6 +111,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         settings.topic_prefix + "dlq",
         f"{settings.app_id}-dlq-replay",
         args.id,
+        settings.broker_credentials,
     )
 
 

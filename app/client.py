@@ -13,6 +13,7 @@ one Faust uses), so a tenant's records land on the partition its state lives on.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,34 @@ from models.sample import Sample
 __all__ = ["AlertSeverity", "AlertsSystem", "get_alerts_system"]
 
 
+_MECHANISMS = {
+    "sasl_plain": "PLAIN",
+    "sasl_scram256": "SCRAM-SHA-256",
+    "sasl_scram512": "SCRAM-SHA-512",
+}
+
+
+def security_config(spec: str) -> dict[str, str]:
+    """librdkafka settings for ALERTSTREAM_BROKER_CREDENTIALS: '', 'ssl',
+    'sasl_plain:USER:PASSWORD', 'sasl_scram256:...', 'sasl_scram512:...', each SASL form
+    over TLS with an 'ssl+' prefix (the same forms the worker's Faust app accepts)."""
+    if not spec:
+        return {}
+    tls = spec.startswith("ssl")
+    rest = spec.removeprefix("ssl+").removeprefix("ssl").lstrip(":")
+    if not rest:
+        return {"security.protocol": "SSL"}
+    mechanism, user, password = rest.split(":", 2)
+    if mechanism not in _MECHANISMS:
+        raise ValueError(f"unknown SASL mechanism {mechanism!r}; one of {sorted(_MECHANISMS)}")
+    return {
+        "security.protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+        "sasl.mechanisms": _MECHANISMS[mechanism],
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+
+
 def bootstrap_servers(broker: str) -> str:
     """``kafka://a:9092;kafka://b:9092`` (Faust's form) -> ``a:9092,b:9092``."""
     parts = broker.replace(";", ",").split(",")
@@ -39,9 +68,13 @@ class AlertsSystem:
         self.prefix = config.get("topic_prefix", "")
         self.default_tenant = config.get("tenant", DEFAULT_TENANT)
         self.timeout = float(config.get("timeout", 10.0))
+        credentials = config.get(
+            "credentials", os.environ.get("ALERTSTREAM_BROKER_CREDENTIALS", "")
+        )
         self.producer = Producer(
             {
                 "bootstrap.servers": bootstrap_servers(broker),
+                **security_config(credentials),
                 "partitioner": "murmur2_random",
                 "linger.ms": 5,
                 "compression.type": "lz4",

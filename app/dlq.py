@@ -1,9 +1,11 @@
 """`alertstream dlq replay`: send dead-lettered notifications again.
 
-Reads the `dlq` topic as the consumer group ``<app id>-dlq-replay`` (so a dead letter
-is replayed once), re-sends each notification dead letter's stored request through
-the same Deliverer the workers use, and prints one line per dead letter.  Records
-that are not notifications (rejected samples or alerts) are listed, not replayed.
+Reads the `dlq` topic as the consumer group ``<app id>-dlq-replay``, re-sends each
+notification dead letter's stored request through the same Deliverer the workers use,
+and prints one line per dead letter.  A letter that still fails, or that ``--id`` did
+not select, is written back to `dlq`, so the next replay offers it again: nothing is
+lost.  Records that are not notifications (rejected samples or alerts) are listed,
+not replayed.
 """
 
 from __future__ import annotations
@@ -14,19 +16,20 @@ from typing import Any
 
 import aiohttp
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
-from app.client import bootstrap_servers
+from app.client import bootstrap_servers, security_config
 from app.config.schema import PipelinesConfig
 from channels.delivery import Deliverer
 
 
 def read_dead_letters(
-    broker: str, topic: str, group: str, idle: float = 3.0
+    broker: str, topic: str, group: str, credentials: str = "", idle: float = 3.0
 ) -> tuple[Consumer, list[tuple[TopicPartition, dict[str, Any]]]]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap_servers(broker),
+            **security_config(credentials),
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -75,9 +78,14 @@ async def replay(
 
 
 def run_replay(
-    config: PipelinesConfig, broker: str, topic: str, group: str, only_id: str | None
+    config: PipelinesConfig,
+    broker: str,
+    topic: str,
+    group: str,
+    only_id: str | None,
+    credentials: str = "",
 ) -> int:
-    consumer, letters = read_dead_letters(broker, topic, group)
+    consumer, letters = read_dead_letters(broker, topic, group, credentials)
     results = asyncio.run(replay(config, [letter for _, letter in letters], only_id))
     failed = 0
     for letter, outcome in results:
@@ -89,6 +97,22 @@ def run_replay(
         )
         print(f"{outcome:40} {what}")
         failed += outcome.startswith(("failed", "dead"))
+    again = [
+        letter
+        for letter, outcome in results
+        if outcome.startswith(("failed", "dead", "skipped: not selected"))
+    ]
+    if again:
+        producer = Producer(
+            {"bootstrap.servers": bootstrap_servers(broker), **security_config(credentials)}
+        )
+        for letter in again:
+            tenant = str((letter.get("notification") or {}).get("tenant", ""))
+            producer.produce(topic, orjson.dumps([letter]), tenant.encode())
+        if producer.flush(30):
+            print("could not write the remaining dead letters back; offsets not committed")
+            consumer.close()
+            return 1
     if letters:
         offsets: dict[tuple[str, int], TopicPartition] = {}
         for tp, _ in letters:

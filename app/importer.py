@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from app.config.receivers import UNSUPPORTED
 from app.config.routing import (
     InhibitRuleConfig,
     RouteConfig,
@@ -140,6 +141,11 @@ def import_alertmanager(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
             warnings.append(f"receivers: entry without a name skipped: {rcv!r}")
             continue
         rcv = {k: v for k, v in rcv.items()}
+        for key in [k for k in rcv if k in UNSUPPORTED]:
+            warnings.append(
+                f"receivers[{rcv['name']}].{key}: not imported (alertstream has no such channel)"
+            )
+            del rcv[key]
         for gkey, targets in _GLOBAL_FOLDS.items():
             if gkey not in glob:
                 continue

@@ -154,13 +154,18 @@ class Dispatcher:
                 return False
         return True
 
+    def groups_with_key(self, tenant: str, group_key: str) -> list[Group]:
+        """The tenant's groups with this Alertmanager group key (one per matching route)."""
+        return [g for g in self.groups.values() if g.tenant == tenant and g.key == group_key]
+
     def acknowledge(self, tenant: str, group_key: str, until: float) -> int:
         """Ack a group: its notification log entries stop repeating until ``until`` or
         until the group changes (``record`` clears the ack). Returns the entries acked."""
-        prefix = f"{tenant}/{group_key}|"
+        # log keys are "<tenant>/<route id>/<group key>|<receiver>|<channel>|<index>"
+        prefix, part = f"{tenant}/", f"/{group_key}|"
         n = 0
         for key, (partition, entry) in list(self.nflog.items()):
-            if key.startswith(prefix):
+            if key.startswith(prefix) and part in key:
                 self.nflog[key] = (partition, entry.acknowledge(until))
                 self.dirty_nflog.add(key)
                 n += 1

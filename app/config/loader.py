@@ -80,7 +80,7 @@ def _line_of(loc: Path_, lines: dict[Path_, int]) -> int:
     return 1
 
 
-def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path_:
+def _clean_loc(loc: tuple[Any, ...], data: Any, names_key: bool) -> Path_:
     """Keep the parts of pydantic's error location that name keys of the file; drop the
     names it adds for union branches and validators. A last part that is absent from
     the data is a missing key, and is kept."""
@@ -92,7 +92,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path_:
         ):
             out.append(part)
             node = node[part]
-        elif i == len(loc) - 1:
+        elif i == len(loc) - 1 and names_key:
             out.append(part)
     return tuple(out)
 
@@ -123,7 +123,7 @@ def load_text(
     except ValidationError as exc:
         out = []
         for err in exc.errors(include_url=False):
-            loc = _clean_loc(err["loc"], data)
+            loc = _clean_loc(err["loc"], data, err["type"] in ("missing", "extra_forbidden"))
             msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"

@@ -12,10 +12,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from app.config.types import Duration
-from models.detectors import DETECTORS
+from models.detectors import DETECTORS, make_detector
 from models.detectors.threshold import SEASONS, parse_auto
 from models.templates import compile_template
 from models.window import AGGREGATES
@@ -85,7 +93,8 @@ class ThresholdRule(_Windowed):
     seasonality: Literal["hour", "hour_of_week"] | None = None
     warmup: int = Field(30, ge=5, description="windows learned before an auto band judges")
     tolerance: float = Field(
-        0.1, ge=0.0, description="auto: fraction of the band's width added on each side")
+        0.1, ge=0.0, description="auto: fraction of the band's width added on each side"
+    )
 
     @field_validator("condition")
     @classmethod
@@ -119,6 +128,15 @@ class AnomalyRule(_RuleBase):
         if v != "default" and v not in DETECTORS:
             raise ValueError(f"{v!r} is not one of default, {', '.join(sorted(DETECTORS))}")
         return v
+
+    @model_validator(mode="after")
+    def _params(self) -> AnomalyRule:
+        """Build one detector now, so a wrong parameter is a config error, not a crash."""
+        try:
+            make_detector(self.detector, **self.params)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"params: {exc}") from None
+        return self
 
 
 class PredictRule(_Windowed):

@@ -6,6 +6,8 @@ import asyncio
 import math
 import random
 
+import aiohttp
+
 from app.client import get_alerts_system
 
 PIPELINES = """
@@ -82,3 +84,10 @@ async def test_spike_alerts_once_resolves_and_model_survives_restart(make_worker
     got = await receiver.wait_for(3, timeout=40)
     assert len(got) == 3 and got[2]["status"] == "firing", worker.log()
     assert "models restored" in worker.log_path.read_text()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(worker.url + "/api/v1/models", params={"tenant": "acme"}) as r,
+    ):
+        [model] = (await r.json())["data"]
+    assert model["rule"] == "LatencyAnomaly" and model["points"] > 1000
+    assert model["expected_range"][0] < 120 < model["expected_range"][1] + 100
