@@ -1,11 +1,12 @@
-"""Suppression end to end with two workers of one app: silences replicated to every
-worker, silenced alerts not notified, API v2 reads gathered from both workers, an
-acknowledged group that stops repeating while another repeats, per-tenant limits
-counted and reported, and the alert history answered from the table."""
+"""Suppression end to end. Two workers of one app: silences replicated to every
+worker, silenced alerts not notified, API v2 reads gathered from both workers,
+per-tenant limits counted and reported, the alert history answered from the table.
+One worker: an acknowledged group stops repeating while another repeats; flapping."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import aiohttp
@@ -68,8 +69,11 @@ async def _scenario(http, one, two, receiver) -> None:  # type: ignore[no-untype
 
     # both workers own a partition once the rebalance settles
     async def split() -> bool:
-        a, b = await get(one.url + "/healthz"), await get(two.url + "/healthz")
-        return a["partitions"] >= 1 and b["partitions"] >= 1
+        for w in (one, two):
+            async with http.get(w.url + "/healthz") as r:
+                if r.status != 200 or (await r.json())["partitions"] < 1:
+                    return False
+        return True
 
     assert await eventually(split, 40), one.log() + two.log()
 
@@ -113,22 +117,6 @@ async def _scenario(http, one, two, receiver) -> None:  # type: ignore[no-untype
         headers={"X-Scope-OrgID": "acme"},
     )
     assert [a["labels"]["alertname"] for a in only_acme] == ["Loud"]
-
-    # ack acme's group: it stops repeating (repeat_interval 3s) while globex repeats
-    key = '{}:{alertname="Loud", tenant="acme"}'
-    async with http.post(
-        two.url + "/api/v1/groups/ack", json={"tenant": "acme", "group_key": key}
-    ) as r:
-        assert r.status == 202, await r.text()
-    async with http.post(one.url + "/api/v1/groups/ack", json={"tenant": "acme"}) as r:
-        assert r.status == 400 and "group_key" in await r.json()
-    await asyncio.sleep(1.0)
-    mark = len(receiver.requests)
-    await asyncio.sleep(8)
-    later = receiver.requests[mark:]
-    repeats = {(r["tenant"], r["notification_reason"]) for r in later}
-    assert ("globex", "repeat_interval") in repeats, repeats
-    assert not any(r["tenant"] == "acme" for r in later), repeats
 
     # limits: acme has 2 active alerts, cap 3: 1 more accepted, 2 rejected, reported
     async with http.post(two.url + "/api/v2/alerts", json=alerts("acme", "C1", "C2", "C3")) as r:
@@ -206,3 +194,39 @@ async def test_flapping_alert_is_notified_once_as_flapping_then_its_stable_state
         last = got[-1]
         assert last["status"] == "resolved", worker.log()
         assert "flapping" not in last["alerts"][0]["annotations"]
+
+
+async def test_acked_group_stops_repeating_while_another_repeats(make_worker, receiver):
+    worker = make_worker(
+        PIPELINES.replace("max_active_alerts: 3", "max_active_alerts: 0"), {"HOOK": receiver.url}
+    )
+    worker.start()
+    await worker.ready()
+    async with aiohttp.ClientSession() as http:
+        for t in ("acme", "globex"):
+            async with http.post(worker.url + "/api/v2/alerts", json=alerts(t, "Loud")) as r:
+                assert r.status == 200, await r.text()
+        await receiver.wait_for(2, timeout=20)
+        # ack acme's group: it stops repeating (repeat_interval 3s) while globex repeats;
+        # wait until the worker logs the ack applied to the group's log entries
+        key = next(r["groupKey"] for r in receiver.requests if r["tenant"] == "acme")
+        applied = re.compile(r"ack acme/.* [1-9]\d* log entries")
+
+        async def acked() -> bool:
+            async with http.post(
+                worker.url + "/api/v1/groups/ack", json={"tenant": "acme", "group_key": key}
+            ) as r:
+                assert r.status == 202, await r.text()
+            await asyncio.sleep(1.0)
+            return any(applied.search(w.log_path.read_text()) for w in (worker,))
+
+        assert await eventually(acked, 30), worker.log()
+        async with http.post(worker.url + "/api/v1/groups/ack", json={"tenant": "acme"}) as r:
+            assert r.status == 400 and "group_key" in await r.json()
+        await asyncio.sleep(1.0)
+        mark = len(receiver.requests)
+        await asyncio.sleep(8)
+        later = receiver.requests[mark:]
+        repeats = {(r["tenant"], r["notification_reason"]) for r in later}
+        assert ("globex", "repeat_interval") in repeats, repeats
+        assert not any(r["tenant"] == "acme" for r in later), repeats
