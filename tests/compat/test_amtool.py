@@ -10,7 +10,7 @@ import json
 import aiohttp
 import pytest
 
-from tests.compat.conftest import amtool, needs_amtool
+from tests.compat.harness import amtool, needs_amtool
 
 PIPELINES = """
 route:
@@ -140,6 +140,6 @@ async def test_amtool_alerts_silences_and_config(make_worker, receiver):
 
 @pytest.mark.parametrize("unused", [None])
 def test_amtool_is_the_real_binary(unused):
-    from tests.compat.conftest import AMTOOL
+    from tests.compat.harness import AMTOOL
 
     assert AMTOOL is None or "amtool" in AMTOOL

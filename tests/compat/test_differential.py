@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.compat.conftest import needs_am
+from tests.compat.harness import Alertmanager, needs_am
 from tests.conftest import Receiver
 
 SECTIONS = """
@@ -206,12 +206,15 @@ async def alert_states(http: aiohttp.ClientSession, url: str) -> dict[str, tuple
 
 
 @needs_am
-async def test_same_stream_same_notifications_as_alertmanager(make_worker, alertmanager, receiver):
+async def test_same_stream_same_notifications_as_alertmanager(make_worker, receiver, tmp_path):
+    (tmp_path / "am").mkdir()
+    am = Alertmanager(tmp_path / "am")
     hook_am = Receiver()
     await hook_am.start()
     try:
-        await _run(make_worker, alertmanager, hook_am, receiver)
+        await _run(make_worker, am, hook_am, receiver)
     finally:
+        am.stop()
         await hook_am.stop()
 
 

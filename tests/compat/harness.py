@@ -1,4 +1,5 @@
-"""Compat fixtures: the real Alertmanager (Debian's prometheus-alertmanager) as an
+"""Compat harness (not a conftest: a second `conftest` module would shadow tests/conftest.py
+for `from conftest import ...`): the real Alertmanager (Debian prometheus-alertmanager)
 oracle, and amtool, both from /usr/bin."""
 
 from __future__ import annotations
