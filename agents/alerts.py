@@ -13,12 +13,17 @@ import time
 from collections import defaultdict
 from dataclasses import replace
 
-import orjson
-
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
 from agents.suppression import suppressor
-from app.faust_app import alerts_topic, app, dlq_topic, history_topic, notification_topics
+from app.faust_app import (
+    alerts_topic,
+    app,
+    dlq_topic,
+    history_topic,
+    notification_topics,
+    send_batch,
+)
 from app.pipeline import pipeline_config
 from app.settings import settings
 from models.alert import FIRING, Alert
@@ -97,6 +102,7 @@ def _load(partition: int) -> None:
         dispatcher.load_group(Group.from_wire(data))
     for key, data in nflog_table.items(partition):
         dispatcher.load_log(key, partition, data)
+    dispatcher.restore_members(list(alerts.alerts.values()), partition, time.time())
     for a in alerts.alerts.values():
         if a.status == FIRING:
             active_count[a.tenant] += 1
@@ -142,14 +148,17 @@ def _persist_dispatch() -> None:
     dispatcher.dirty_nflog.clear()
 
 
-def _remember(partition: int, fingerprint: str, events: list[dict]) -> None:
-    """Append to the fingerprint's history in the table (state transitions only)."""
-    past = history_table.get(partition, fingerprint) or []
-    history_table.put(partition, fingerprint, (past + events)[-HISTORY_KEEP:])
+def _remember(partition: int, events: dict[str, list[dict]]) -> None:
+    """Append events to each fingerprint's history in the table: one read and one write
+    per fingerprint per batch."""
+    for fingerprint, new in events.items():
+        past = history_table.get(partition, fingerprint) or []
+        history_table.put(partition, fingerprint, (past + new)[-HISTORY_KEEP:])
 
 
 async def _history(partition: int, changed: list[Alert], now: float) -> None:
     by_tenant: dict[str, list[dict]] = defaultdict(list)
+    noted: dict[str, list[dict]] = defaultdict(list)
     for a in changed:
         event = {
             "kind": "alert",
@@ -159,31 +168,50 @@ async def _history(partition: int, changed: list[Alert], now: float) -> None:
             "labels": a.labels,
         }
         by_tenant[a.tenant].append(event)
-        _remember(partition, a.fingerprint, [{"kind": "alert", "status": a.status, "at": now}])
+        noted[a.fingerprint].append({"kind": "alert", "status": a.status, "at": now})
+    _remember(partition, noted)
     for tenant, items in by_tenant.items():
-        await history_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+        await send_batch(history_topic, tenant.encode(), items)
+
+
+_last_noted: dict[str, str] = {}  # fingerprint -> status last recorded as notified
 
 
 async def _notification_history(notifications: list[Notification], now: float) -> None:
+    """One topic event per notification; in the table, a notification is recorded for an
+    alert when it tells something new about it (first firing, resolved), so re-sends
+    of a growing group cost nothing per alert."""
     by_tenant: dict[str, list[dict]] = defaultdict(list)
+    noted: dict[int, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for n in notifications:
-        partition = _partition_of.get(n.tenant)
-        for a in n.alerts:
-            event = {
-                "kind": "notification",
-                "fingerprint": a["fingerprint"],
-                "id": n.id,
-                "receiver": n.receiver,
-                "channel": n.channel,
-                "reason": n.reason,
-                "status": a["status"],
-                "at": now,
+        base = {
+            "kind": "notification",
+            "id": n.id,
+            "receiver": n.receiver,
+            "channel": n.channel,
+            "reason": n.reason,
+            "at": now,
+        }
+        by_tenant[n.tenant].append(
+            {
+                **base,
+                "group_key": n.group_key,
+                "firing": [a["fingerprint"] for a in n.alerts if a["status"] == FIRING],
+                "resolved": [a["fingerprint"] for a in n.alerts if a["status"] != FIRING],
             }
-            by_tenant[n.tenant].append(event)
-            if partition is not None:
-                _remember(partition, a["fingerprint"], [event])
+        )
+        partition = _partition_of.get(n.tenant)
+        if partition is None:
+            continue
+        for a in n.alerts:
+            fp, status = a["fingerprint"], a["status"]
+            if _last_noted.get(fp) != status:
+                _last_noted[fp] = status
+                noted[partition][fp].append({**base, "status": status})
+    for partition, events in noted.items():
+        _remember(partition, events)
     for tenant, items in by_tenant.items():
-        await history_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+        await send_batch(history_topic, tenant.encode(), items)
 
 
 _partition_of: dict[str, int] = {}  # tenant -> its partition (seen in this worker)
@@ -274,7 +302,7 @@ async def send_notifications(notifications: list[Notification]) -> None:
     for n in notifications:
         by_topic[(n.channel, n.tenant)].append(n.to_wire())
     for (channel, tenant), items in by_topic.items():
-        await notification_topics[channel].send(key=tenant.encode(), value=orjson.dumps(items))
+        await send_batch(notification_topics[channel], tenant.encode(), items)
 
 
 async def _rate_limit(notifications: list[Notification], now: float) -> list[Notification]:
@@ -301,7 +329,7 @@ async def _rate_limit(notifications: list[Notification], now: float) -> list[Not
         window[1] += 1
         keep.append(n)
     for tenant, items in over.items():
-        await dlq_topic.send(key=tenant.encode(), value=orjson.dumps(items))
+        await send_batch(dlq_topic, tenant.encode(), items)
     return keep
 
 
@@ -337,5 +365,6 @@ async def flush_groups() -> None:
         if alert is not None and alert.resolved_at(now):
             alert_sets[partition].drop(fp)
             suppressor.forget(fp)
+            _last_noted.pop(fp, None)
             alerts_table.delete(partition, fp)
     dispatcher.released.clear()

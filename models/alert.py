@@ -44,6 +44,9 @@ class Alert:
     source: str = ""
     generator_url: str = ""
     fingerprint: str = ""
+    # the last webhook form and what it was made from: a group's alerts are rendered at
+    # every flush, and most have not changed since the last one
+    _webhook: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -117,6 +120,13 @@ class Alert:
     def to_webhook(self, now: float) -> dict[str, Any]:
         """The alert as it appears in Alertmanager's webhook payload (version 4)."""
         resolved = self.resolved_at(now)
+        made_from = (resolved, self.starts_at, self.ends_at, id(self.annotations))
+        if self._webhook is not None and self._webhook[0] == made_from:
+            return self._webhook[1]
+        self._webhook = (made_from, self._render_webhook(resolved))
+        return self._webhook[1]
+
+    def _render_webhook(self, resolved: bool) -> dict[str, Any]:
         return {
             "status": RESOLVED if resolved else FIRING,
             "labels": self.labels,

@@ -46,7 +46,8 @@ class Group:
             "route": self.route_id,
             "key": self.key,
             "labels": self.labels,
-            "members": sorted(self.members),
+            # no members: they are derived on load by routing the partition's alerts
+            # again (``restore_members``), so a growing group is not rewritten per batch
             "next_flush": self.next_flush,
             "flushed": self.flushed,
         }
@@ -59,7 +60,7 @@ class Group:
             d["route"],
             d["key"],
             d["labels"],
-            set(d["members"]),
+            set(),
             d["next_flush"],
             d["flushed"],
         )
@@ -112,8 +113,13 @@ class Dispatcher:
             self.refs[fp] = self.refs.get(fp, 0) + 1
         heapq.heappush(self._due, (group.next_flush, group.id))
 
+    def restore_members(self, alerts: list[Alert], partition: int, now: float) -> None:
+        """After loading a partition's groups, put its alerts back into them."""
+        self.add(alerts, partition, now)
+
     def add(self, alerts: list[Alert], partition: int, now: float) -> None:
-        """Route changed alerts into their groups."""
+        """Route changed alerts into their groups (a new group is written; membership is
+        derived again on load, so joining an existing group writes nothing)."""
         for alert in alerts:
             for route in self.root.match(alert.labels):
                 key = route.group_key(route.group_labels(alert.labels))
@@ -130,10 +136,10 @@ class Dispatcher:
                     )
                     heapq.heappush(self._due, (group.next_flush, gid))
                     self.deleted_groups.discard(gid)
+                    self.dirty_groups.add(gid)
                 if alert.fingerprint not in group.members:
                     group.members.add(alert.fingerprint)
                     self.refs[alert.fingerprint] = self.refs.get(alert.fingerprint, 0) + 1
-                self.dirty_groups.add(gid)
                 if (
                     self.send_resolved_immediately
                     and alert.status != FIRING
@@ -143,6 +149,7 @@ class Dispatcher:
                 ):
                     group.next_flush = now
                     heapq.heappush(self._due, (now, gid))
+                    self.dirty_groups.add(gid)
 
     def _all_resolved(self, group: Group) -> bool:
         lookup = self.lookup
@@ -323,5 +330,9 @@ class Dispatcher:
         return partition, entry.to_dict()
 
     def forget_partitions(self, keep: Callable[[int], bool]) -> None:
+        for g in self.groups.values():
+            if not keep(g.partition):
+                for fp in g.members:
+                    self.refs.pop(fp, None)
         self.groups = {k: g for k, g in self.groups.items() if keep(g.partition)}
         self.nflog = {k: v for k, v in self.nflog.items() if keep(v[0])}

@@ -8,7 +8,7 @@ from the same data an Alertmanager template would see.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 FIRING = "firing"
@@ -66,8 +66,12 @@ class Notification:
         }
 
     def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
+        # shallow on purpose: dataclasses.asdict deep-copies every alert of the group
+        return {f: getattr(self, f) for f in _FIELDS}
 
     @classmethod
     def from_wire(cls, obj: dict[str, Any]) -> Notification:
         return cls(**obj)
+
+
+_FIELDS = tuple(f.name for f in fields(Notification))

@@ -28,7 +28,13 @@ class PartitionStore:
             key_type=bytes,
             value_type=bytes,
             help=help,
-            options={"block_cache_size": cache_mb * 1024 * 1024},
+            # small memtables: a worker holds many partition DBs (tables x partitions),
+            # and RocksDB's 64 MiB default each would dominate its memory
+            options={
+                "block_cache_size": cache_mb * 1024 * 1024,
+                "write_buffer_size": 4 * 1024 * 1024,
+                "max_write_buffer_number": 2,
+            },
         )
 
     def _db(self, partition: int) -> Any:
