@@ -121,10 +121,14 @@ async def replicate_silences() -> None:
 
 async def _tail_silences() -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
     topic = silences_table.table.changelog_topic.get_topic_name()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=_bootstrap(), group_id=None, enable_auto_commit=False
+        bootstrap_servers=_bootstrap(),
+        group_id=None,
+        enable_auto_commit=False,
+        **credentials_to_aiokafka_auth(app.conf.broker_credentials),
     )
     await consumer.start()
     try:

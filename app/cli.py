@@ -83,7 +83,9 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
         "--web-port",
         port,
         "--web-host",
-        env.get("ALERTSTREAM_WEB_HOST", "127.0.0.1"),
+        settings.web_host,
+        "--web-bind",
+        settings.web_bind,
         *faust_args,
     ]
     if not any(a.startswith("-l") or a.startswith("--loglevel") for a in faust_args):

@@ -58,9 +58,10 @@ app = faust.App(
     producer_compression_type="lz4",
     table_cleanup_interval=30,
     web_host=settings.web_host,
+    web_bind=settings.web_bind,
     web_port=settings.web_port,
     web_in_thread=False,
-    web_transport=f"tcp://{settings.web_host}:{settings.web_port}",
+    web_transport=f"tcp://{settings.web_bind}:{settings.web_port}",
     web_cors_options=None,
 )
 

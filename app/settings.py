@@ -6,6 +6,7 @@ Faust loads the app by module path, so flags travel to it as ALERTSTREAM_* varia
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,8 @@ class Settings:
     pipelines: Path
     data_dir: Path
     web_port: int
-    web_host: str
+    web_host: str  # the host name other workers and clients reach this worker by
+    web_bind: str  # the address the web server listens on
     partitions: int  # every topic is declared with this count (co-partitioning)
     external_url: str
     broker_credentials: str  # "", "sasl_plain:user:password", "ssl" (see README)
@@ -29,13 +31,16 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         port = int(env.get("ALERTSTREAM_WEB_PORT", "6066"))
-        host = env.get("ALERTSTREAM_WEB_HOST", "127.0.0.1")
+        bind = env.get("ALERTSTREAM_WEB_BIND", env.get("ALERTSTREAM_WEB_HOST", "127.0.0.1"))
+        default_host = socket.gethostname() if bind in ("0.0.0.0", "::") else bind
+        host = env.get("ALERTSTREAM_WEB_HOST", default_host)
         return cls(
             broker=env.get("ALERTSTREAM_BROKER", "kafka://127.0.0.1:9092"),
             pipelines=Path(env.get("ALERTSTREAM_PIPELINES", "pipelines.yaml")),
             data_dir=Path(env.get("ALERTSTREAM_DATA_DIR", "data")),
             web_port=port,
             web_host=host,
+            web_bind=bind,
             partitions=int(env.get("ALERTSTREAM_PARTITIONS", "4")),
             external_url=env.get("ALERTSTREAM_EXTERNAL_URL", f"http://{host}:{port}"),
             broker_credentials=env.get("ALERTSTREAM_BROKER_CREDENTIALS", ""),
