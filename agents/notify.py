@@ -37,7 +37,9 @@ async def deliverer() -> Deliverer:
     global _deliverer
     if _deliverer is None:
         receivers = {r.name: r for r in pipeline_config().receivers}
-        _deliverer = Deliverer(receivers, aiohttp.ClientSession())
+        _deliverer = Deliverer(
+            receivers, aiohttp.ClientSession(), pipeline_config().delivery.policy()
+        )
     return _deliverer
 
 

@@ -14,6 +14,7 @@ from app.config.routing import (
 )
 from app.config.rules import Rule
 from app.config.types import Duration
+from channels.delivery import BreakerPolicy, DeliveryPolicy, RateLimit, RetryPolicy
 
 
 class FlappingConfig(BaseModel):
@@ -42,6 +43,41 @@ class SilencesConfig(BaseModel):
     retention: Duration = 120 * 3600.0  # expired silences kept this long, then GC'd
 
 
+class DeliveryConfig(BaseModel):
+    """How channel senders deliver (see channels/delivery.py): retries with full-jitter
+    backoff within a budget, a token bucket per receiver, a circuit breaker per
+    destination. ``rate_limits`` overrides the rate per receiver name or tenant/name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retry_initial: Duration = 0.5
+    retry_factor: float = Field(default=2.0, ge=1.0)
+    retry_max_delay: Duration = 60.0
+    retry_budget: Duration = 300.0
+    max_attempts: int = Field(default=0, ge=0, description="0: only the budget limits")
+    rate: float = Field(default=10.0, ge=0.0, description="notifications/s, 0: unlimited")
+    burst: float = Field(default=10.0, ge=1.0)
+    rate_limits: dict[str, float] = {}
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown: Duration = 30.0
+
+    def policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(
+            retry=RetryPolicy(
+                self.retry_initial,
+                self.retry_factor,
+                self.retry_max_delay,
+                self.retry_budget,
+                self.max_attempts,
+            ),
+            breaker=BreakerPolicy(self.breaker_threshold, self.breaker_cooldown),
+            rate_limit=RateLimit(self.rate, self.burst),
+            receiver_rate_limits={
+                k: RateLimit(v, max(self.burst, v)) for k, v in self.rate_limits.items()
+            },
+        )
+
+
 class PipelinesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +92,7 @@ class PipelinesConfig(BaseModel):
     flapping: FlappingConfig | None = None
     limits: LimitsConfig = LimitsConfig()
     silences: SilencesConfig = SilencesConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     ack_default_duration: Duration = 24 * 3600.0  # an ack without `until` lasts this long
 
     @model_validator(mode="after")
