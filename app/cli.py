@@ -117,6 +117,32 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_ack(args: argparse.Namespace) -> int:
+    from app.client import get_alerts_system
+    from app.config.types import parse_duration
+    from app.settings import Settings
+
+    settings = Settings.from_env(worker_env(args))
+    try:
+        duration = parse_duration(args.duration) if args.duration else None
+    except ValueError as exc:
+        print(f"--for: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    system = get_alerts_system(
+        {
+            "broker": settings.broker,
+            "topic_prefix": settings.topic_prefix,
+            "credentials": settings.broker_credentials,
+        }
+    )
+    ok = system.acknowledge(args.tenant, args.group_key, duration, args.user)
+    print(
+        "acknowledged" if ok else "could not reach the broker",
+        file=sys.stdout if ok else sys.stderr,
+    )
+    return 0 if ok else 1
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
@@ -158,6 +184,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--pipelines", help="pipelines.yaml with the receivers")
     d.add_argument("--broker", help="kafka://host:port")
     d.add_argument("--id", help="replay only the notification with this id")
+    k = sub.add_parser("ack", help="acknowledge an alert group: it stops repeating")
+    k.add_argument("--tenant", required=True)
+    k.add_argument("--group-key", required=True, help='e.g. {}:{alertname="HighCpu"}')
+    k.add_argument("--for", dest="duration", help="how long (default: ack_default_duration)")
+    k.add_argument("--user", default=os.environ.get("USER", ""))
+    k.add_argument("--broker", help="kafka://host:port")
     i = sub.add_parser("import-alertmanager", help="convert alertmanager.yml to pipelines.yaml")
     i.add_argument("file")
     sub.add_parser("bench", help="run the benchmark scenarios (see benchmarks/)", add_help=False)
@@ -184,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "dlq": cmd_dlq,
         "import-alertmanager": cmd_import,
+        "ack": cmd_ack,
     }
     return commands[args.command](args)
 

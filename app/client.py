@@ -112,6 +112,21 @@ class AlertsSystem:
         """Produce alerts to `alerts`, one batch per tenant; True once the broker has them."""
         return self._send("alerts", [(a.tenant, a.to_wire()) for a in alerts])
 
+    def acknowledge(
+        self, tenant: str, group_key: str, duration: float | None = None, user: str = ""
+    ) -> bool:
+        """Ack an alert group (its Alertmanager group key): it stops repeating until it
+        changes or ``duration`` seconds pass (the pipeline's default when None)."""
+        command: dict[str, Any] = {
+            "op": "ack",
+            "tenant": tenant,
+            "group_key": group_key,
+            "user": user,
+        }
+        if duration is not None:
+            command["duration"] = duration
+        return self._send("commands", [(tenant, command)])
+
     def send_metrics(self, samples: Iterable[Mapping[str, Any] | Sample]) -> bool:
         """Produce samples (dicts in the `metrics` wire format, or Sample) to `metrics`."""
         now = time.time()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
+
 import pytest
+from conftest import ROOT, read_topic
 
 from app.client import AlertSeverity, get_alerts_system, security_config
 
@@ -56,3 +62,38 @@ def test_security_config_forms():
     }
     with pytest.raises(ValueError, match="unknown SASL mechanism"):
         security_config("sasl_gssapi:u:p")
+
+
+def test_ack_command_from_the_cli_lands_on_the_commands_topic(broker):
+    prefix = f"ack{uuid.uuid4().hex[:6]}."
+    env = {**os.environ, "ALERTSTREAM_BROKER": broker, "ALERTSTREAM_TOPIC_PREFIX": prefix}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "ack",
+            "--tenant",
+            "acme",
+            "--group-key",
+            '{}:{alertname="HighCpu"}',
+            "--for",
+            "2h",
+            "--user",
+            "ada",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    [command] = read_topic(broker, prefix + "commands", want=1)
+    assert command == {
+        "op": "ack",
+        "tenant": "acme",
+        "group_key": '{}:{alertname="HighCpu"}',
+        "user": "ada",
+        "duration": 7200.0,
+    }
