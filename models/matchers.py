@@ -61,21 +61,22 @@ def compile_regex(value: str) -> re.Pattern[str]:
         raise MatcherError(f"error parsing regexp: {exc.msg}: `{value}`") from None
 
 
-def _go_quote(s: str) -> str:
+def go_quote(s: str) -> str:
+    """Go's strconv.Quote for the characters label values carry in practice (the group
+    key and matcher strings must be byte-identical to Alertmanager's)."""
     out = ['"']
     for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
+        o = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
         elif ch == "\n":
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
         elif ch == "\r":
             out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
         else:
             out.append(ch)
     out.append('"')
@@ -164,7 +165,7 @@ class Matcher:
 
     def __str__(self) -> str:
         if any(_is_reserved(c) for c in self.name):
-            return f"{_go_quote(self.name)}{self.op}{_go_quote(self.value)}"
+            return f"{go_quote(self.name)}{self.op}{go_quote(self.value)}"
         return f'{self.name}{self.op}"{_open_metrics_escape(self.value)}"'
 
     def __repr__(self) -> str:

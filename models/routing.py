@@ -25,37 +25,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from models.matchers import Matcher, format_matchers, matches_all, sort_matchers
+from models.matchers import Matcher, format_matchers, go_quote, matches_all, sort_matchers
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
 DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
 
 
-def _go_quote(s: str) -> str:
-    # strconv.Quote for the characters label values carry in practice.
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 def format_label_set(labels: Mapping[str, str]) -> str:
     """Go ``model.LabelSet.String()``: ``{a="1", b="2"}``, sorted by name."""
-    return "{" + ", ".join(f"{k}={_go_quote(labels[k])}" for k in sorted(labels)) + "}"
+    return "{" + ", ".join(f"{k}={go_quote(labels[k])}" for k in sorted(labels)) + "}"
 
 
 class Route:
