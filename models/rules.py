@@ -1,11 +1,14 @@
 """Windowed rules (threshold, auto threshold, predict): pure logic, no Kafka.
 
-Samples are assigned to windows by their own timestamp; a window closes at its end
-plus a grace by wall clock and its aggregate is judged by the rule's condition
-(``models.conditions``).  A series fires once its condition has held for the rule's
-``for:`` duration and resolves at the first closed window where it does not.  Open
-windows live in memory (a crash loses at most the open window); firing state and the
-learned per-series models are returned for the caller to persist.
+Samples are assigned to windows by their own timestamp.  A window closes once its
+tenant's samples have moved past its end plus the grace (event time: the newest sample
+timestamp seen, never ahead of the wall clock), so a backlog is evaluated as it happened
+instead of being dropped as late; a tenant that sends nothing for ``idle_close`` seconds
+(wall clock) has its open windows closed by wall clock.  The aggregate is judged by the
+rule's condition (``models.conditions``).  A series fires once its condition has held
+for the rule's ``for:`` duration and resolves at the first closed window where it does
+not.  Open windows live in memory (a crash loses at most the open window); firing state
+and the learned per-series models are returned for the caller to persist.
 """
 
 from __future__ import annotations
@@ -64,14 +67,19 @@ WindowKey = tuple[str, tuple[tuple[str, str], ...], float]  # tenant, sorted lab
 class RuleEvaluator:
     """Window bookkeeping for the windowed rules of the partitions one worker owns."""
 
-    def __init__(self, rules: Iterable[WindowedRule]) -> None:
+    def __init__(self, rules: Iterable[WindowedRule], idle_close: float = 30.0) -> None:
+        self.idle_close = idle_close
         self.by_metric: dict[str, list[CompiledRule]] = defaultdict(list)
         self.compiled: list[CompiledRule] = []
         for rule in rules:
             c = CompiledRule(rule)
             self.by_metric[rule.metric].append(c)
             self.compiled.append(c)
-        self.closes: dict[float, list[tuple[CompiledRule, WindowKey]]] = defaultdict(list)
+        # tenant -> close time -> windows; per tenant, because each has its own event time
+        self.closes: dict[str, dict[float, list[tuple[CompiledRule, WindowKey]]]] = {}
+        self.watermark: dict[str, float] = {}  # tenant -> newest sample timestamp
+        self.last_seen: dict[str, float] = {}  # tenant -> wall clock of its latest batch
+        self.closed_until: dict[str, float] = {}  # tenant -> windows closing by then are done
         self.state: dict[SeriesKey, SeriesState] = {}
         self.models: dict[SeriesKey, Any] = {}  # learned per-series state (auto, predict)
         self.dirty_models: set[SeriesKey] = set()
@@ -83,13 +91,17 @@ class RuleEvaluator:
         The hot path of the metrics agent: a few dict operations per sample and rule."""
         matched = 0
         by_metric = self.by_metric
-        closes = self.closes
+        watermark = self.watermark
+        last_seen = self.last_seen
         for s in samples:
+            ts = s.ts
+            last_seen[s.tenant] = now
+            if ts > watermark.get(s.tenant, -math.inf):
+                watermark[s.tenant] = ts
             compiled = by_metric.get(s.name)
             if not compiled:
                 continue
             labels = s.labels
-            ts = s.ts
             lkey = None
             for c in compiled:
                 if c.match and any(labels.get(k) != v for k, v in c.match):
@@ -101,11 +113,11 @@ class RuleEvaluator:
                 slot = c.open.get(key)
                 if slot is None:
                     close_at = start + c.window + c.grace
-                    if close_at <= now:
+                    if close_at <= self.closed_until.get(s.tenant, -math.inf):
                         self.late += 1
                         continue
                     slot = c.open[key] = (labels, WindowAggregate(c.keep))
-                    closes[close_at].append((c, key))
+                    self.closes.setdefault(s.tenant, {}).setdefault(close_at, []).append((c, key))
                 slot[1].add(s.value, ts)
                 matched += 1
         return matched
@@ -114,41 +126,54 @@ class RuleEvaluator:
         """Close due windows; returns alerts to emit and the series states that changed."""
         alerts: list[Alert] = []
         changed: dict[SeriesKey, SeriesState] = {}
-        for due in sorted(t for t in self.closes if t <= now):
-            for c, key in self.closes.pop(due):
-                slot = c.open.pop(key, None)
-                if slot is None:  # forgotten on a rebalance
-                    continue
-                labels, agg = slot
-                tenant, lkey, start = key
-                series: SeriesKey = (tenant, c.rule.alert, lkey)
-                value = agg.result(c.rule.aggregate, c.window)
-                if math.isnan(value):
-                    continue
-                end = start + c.window
-                holds, context = self._judge(c, series, value, end)
-                state = self.state.get(series) or SeriesState()
-                before = (state.pending_since, state.firing)
-                if holds:
-                    state.pending_since = state.pending_since or start
-                    if end - state.pending_since >= c.for_:
-                        state.firing = True
-                        alerts.append(
-                            self._alert(c, series, labels, value, FIRING, state, now, context)
-                        )
-                else:
-                    if state.firing:
-                        alerts.append(
-                            self._alert(c, series, labels, value, RESOLVED, state, now, context)
-                        )
-                    state.pending_since, state.firing = 0.0, False
-                if (state.pending_since, state.firing) != before:
-                    changed[series] = state
-                if state.pending_since or state.firing:
-                    self.state[series] = state
-                else:
-                    self.state.pop(series, None)
+        for tenant, closes in self.closes.items():
+            idle = now - self.last_seen.get(tenant, -math.inf) >= self.idle_close
+            horizon = now if idle else min(self.watermark.get(tenant, -math.inf), now)
+            self.closed_until[tenant] = horizon
+            for due in sorted(t for t in closes if t <= horizon):
+                self._close_due(closes.pop(due), now, alerts, changed)
         return alerts, changed
+
+    def _close_due(
+        self,
+        windows: list[tuple[CompiledRule, WindowKey]],
+        now: float,
+        alerts: list[Alert],
+        changed: dict[SeriesKey, SeriesState],
+    ) -> None:
+        for c, key in windows:
+            slot = c.open.pop(key, None)
+            if slot is None:  # forgotten on a rebalance
+                continue
+            labels, agg = slot
+            tenant, lkey, start = key
+            series: SeriesKey = (tenant, c.rule.alert, lkey)
+            value = agg.result(c.rule.aggregate, c.window)
+            if math.isnan(value):
+                continue
+            end = start + c.window
+            holds, context = self._judge(c, series, value, end)
+            state = self.state.get(series) or SeriesState()
+            before = (state.pending_since, state.firing)
+            if holds:
+                state.pending_since = state.pending_since or start
+                if end - state.pending_since >= c.for_:
+                    state.firing = True
+                    alerts.append(
+                        self._alert(c, series, labels, value, FIRING, state, now, context)
+                    )
+            else:
+                if state.firing:
+                    alerts.append(
+                        self._alert(c, series, labels, value, RESOLVED, state, now, context)
+                    )
+                state.pending_since, state.firing = 0.0, False
+            if (state.pending_since, state.firing) != before:
+                changed[series] = state
+            if state.pending_since or state.firing:
+                self.state[series] = state
+            else:
+                self.state.pop(series, None)
 
     def _judge(
         self, c: CompiledRule, series: SeriesKey, value: float, ts: float
@@ -211,5 +236,9 @@ class RuleEvaluator:
         self.state = {k: v for k, v in self.state.items() if keep(k[0])}
         for c in self.compiled:
             c.open = {k: v for k, v in c.open.items() if keep(k[0])}
+        self.closes = {t: v for t, v in self.closes.items() if keep(t)}
+        for per_tenant in (self.watermark, self.last_seen, self.closed_until):
+            for tenant in [t for t in per_tenant if not keep(t)]:
+                del per_tenant[tenant]
         self.models = {k: v for k, v in self.models.items() if keep(k[0])}
         self.dirty_models = {k for k in self.dirty_models if keep(k[0])}

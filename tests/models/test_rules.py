@@ -32,7 +32,7 @@ def feed(
 
 
 def test_static_threshold_fires_after_for_and_resolves():
-    ev = RuleEvaluator([rule(**{"for": "20s"})])
+    ev = RuleEvaluator(idle_close=0, rules=[rule(**{"for": "20s"})])
     alerts = feed(ev, [95, 95, 95, 95, 50], start=1000.0)
     assert [a.status for a in alerts] == ["firing", "firing", "firing", "resolved"]
     assert alerts[0].starts_at == 1000.0
@@ -45,13 +45,40 @@ def test_static_threshold_fires_after_for_and_resolves():
 
 
 def test_samples_of_a_closed_window_are_late():
-    ev = RuleEvaluator([rule()])
-    ev.add([Sample("acme", "cpu", {}, 99, 1000.0)], now=1020.0)
+    ev = RuleEvaluator(idle_close=0, rules=[rule()])
+    ev.add([Sample("acme", "cpu", {}, 99, 1000.0)], now=1001.0)
+    ev.close(1013.0)
+    ev.add([Sample("acme", "cpu", {}, 99, 1005.0)], now=1014.0)
     assert ev.late == 1 and not any(c.open for c in ev.compiled)
 
 
+def test_a_backlog_is_evaluated_by_event_time_not_dropped():
+    """Samples an hour old, arriving in several batches: windows close as the samples
+    move past them, not by wall clock, so nothing is late and every breach fires."""
+    ev = RuleEvaluator([rule()])
+    now, alerts = 10_000.0, []
+    values = [95.0 if (i // 10) % 2 == 0 else 50.0 for i in range(100)]  # 10 s hot, 10 s calm
+    for batch in range(10):
+        ts0 = 6_000.0 + 10 * batch
+        ev.add(
+            [
+                Sample("acme", "cpu", {"host": "a"}, values[batch * 10 + i], ts0 + i)
+                for i in range(10)
+            ],
+            now,
+        )
+        alerts += ev.close(now)[0]
+        now += 0.25
+    assert ev.late == 0
+    assert [a.status for a in alerts] == ["firing", "resolved"] * 4 + ["firing"]
+    # the last window closes once the tenant has been quiet for idle_close (wall clock)
+    assert [a.status for a in ev.close(now + 31)[0]] == ["resolved"]
+
+
 def test_percentile_and_match():
-    ev = RuleEvaluator([rule(aggregate="p90", condition="> 85", match={"env": "prod"})])
+    ev = RuleEvaluator(
+        idle_close=0, rules=[rule(aggregate="p90", condition="> 85", match={"env": "prod"})]
+    )
     samples = [Sample("acme", "cpu", {"env": "prod"}, float(v), 1000 + v / 100) for v in range(100)]
     samples.append(Sample("acme", "cpu", {"env": "dev"}, 1000.0, 1001))
     assert ev.add(samples, now=1000.0) == 100
@@ -62,7 +89,9 @@ def test_percentile_and_match():
 
 def test_auto_threshold_learns_a_band_and_adapts_after_a_level_shift():
     rng = random.Random(7)
-    ev = RuleEvaluator([rule(condition="auto(p99.9)", warmup=20, **{"for": "20s"})])
+    ev = RuleEvaluator(
+        idle_close=0, rules=[rule(condition="auto(p99.9)", warmup=20, **{"for": "20s"})]
+    )
     normal = [10 + rng.gauss(0, 1) for _ in range(300)]
     assert feed(ev, normal, start=0.0) == []
     shifted = [50 + rng.gauss(0, 1) for _ in range(1500)]
@@ -87,7 +116,7 @@ def test_predict_fires_before_a_linear_fill_reaches_its_limit():
             "horizon": "4h",
         }
     )
-    ev = RuleEvaluator([r])
+    ev = RuleEvaluator([r], idle_close=0)
     fill = [50 + 0.5 * i for i in range(90)]  # +0.5 % per 5 minutes, 95 reached at i=90
     alerts = feed(ev, fill, start=0.0, step=300.0)
     first = next(
