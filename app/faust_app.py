@@ -38,6 +38,30 @@ def _credentials() -> object | None:
     )
 
 
+def _bound_fetch_wait() -> None:
+    """Faust 0.15 creates its worker consumer with fetch_max_wait_ms=1500, hard-coded. A
+    broker that answers a long poll only when it times out (the embedded Tansu does) then
+    adds up to 1.5 s at every hop. Every aiokafka consumer of this process gets at most
+    ALERTSTREAM_FETCH_MAX_WAIT_MS instead; under load fetches return with data at once."""
+    import aiokafka
+
+    original = aiokafka.AIOKafkaConsumer
+    if getattr(original, "_alertstream_bounded", False):
+        return
+
+    class BoundedWaitConsumer(original):  # type: ignore[misc, valid-type]
+        _alertstream_bounded = True
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            wait = int(kwargs.get("fetch_max_wait_ms", 500))  # type: ignore[call-overload]
+            kwargs["fetch_max_wait_ms"] = min(wait, settings.fetch_max_wait_ms)
+            super().__init__(*args, **kwargs)
+
+    aiokafka.AIOKafkaConsumer = BoundedWaitConsumer  # type: ignore[misc]
+
+
+_bound_fetch_wait()
+
 app = faust.App(
     settings.app_id,
     broker=settings.broker,

@@ -23,6 +23,7 @@ class Settings:
     external_url: str
     broker_credentials: str  # "", "sasl_plain:user:password", "ssl" (see README)
     tick: float  # seconds between timer passes (window closes, group flushes)
+    fetch_max_wait_ms: int  # longest a consumer fetch waits for data (latency per hop)
     app_id: str  # Faust app id: consumer group and prefix of table changelog topics
     topic_prefix: str  # prepended to every topic name (several pipelines on one cluster)
     slack_signing_secret: str  # verifies Slack button clicks (empty: endpoint disabled)
@@ -45,6 +46,7 @@ class Settings:
             external_url=env.get("ALERTSTREAM_EXTERNAL_URL", f"http://{host}:{port}"),
             broker_credentials=env.get("ALERTSTREAM_BROKER_CREDENTIALS", ""),
             tick=float(env.get("ALERTSTREAM_TICK", "0.25")),
+            fetch_max_wait_ms=int(env.get("ALERTSTREAM_FETCH_MAX_WAIT_MS", "50")),
             app_id=env.get("ALERTSTREAM_APP_ID", "alertstream"),
             topic_prefix=env.get("ALERTSTREAM_TOPIC_PREFIX", ""),
             slack_signing_secret=env.get("ALERTSTREAM_SLACK_SIGNING_SECRET", ""),
