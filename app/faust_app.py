@@ -81,6 +81,12 @@ app = faust.App(
     producer_max_request_size=8 * 1024 * 1024,  # one notification may be large
     producer_compression_type="lz4",
     table_cleanup_interval=30,
+    # Our tables write RocksDB first and the changelog second (tables/store.py), so the
+    # local store is authoritative for this worker's own writes. After a kill -9 with
+    # many changelog sends in flight, the offset Faust remembers can be ahead of what the
+    # embedded broker reports (seen at 20K-100K alerts: 4999 > 4954), and the check would
+    # refuse to start; without it, recovery reads the changelog from the remembered offset.
+    recovery_consistency_check=False,
     web_host=settings.web_host,
     web_bind=settings.web_bind,
     web_port=settings.web_port,
