@@ -67,7 +67,7 @@ WindowKey = tuple[str, tuple[tuple[str, str], ...], float]  # tenant, sorted lab
 class RuleEvaluator:
     """Window bookkeeping for the windowed rules of the partitions one worker owns."""
 
-    def __init__(self, rules: Iterable[WindowedRule], idle_close: float = 30.0) -> None:
+    def __init__(self, rules: Iterable[WindowedRule], idle_close: float = 5.0) -> None:
         self.idle_close = idle_close
         self.by_metric: dict[str, list[CompiledRule]] = defaultdict(list)
         self.compiled: list[CompiledRule] = []

@@ -71,7 +71,7 @@ def test_a_backlog_is_evaluated_by_event_time_not_dropped():
         now += 0.25
     assert ev.late == 0
     assert [a.status for a in alerts] == ["firing", "resolved"] * 4 + ["firing"]
-    # the last window closes once the tenant has been quiet for idle_close (wall clock)
+    # the last window closes once the tenant has been quiet for idle_close (5 s, wall clock)
     assert [a.status for a in ev.close(now + 31)[0]] == ["resolved"]
 
 
