@@ -21,8 +21,7 @@ from faust.web import Request, Response, View
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
-from app.api import error, json_response, tenant_of
-from app.api_v2 import gathered
+from app.api import tenant_read
 from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.pipeline import pipeline_config
 from app.settings import settings
@@ -182,11 +181,7 @@ class LearnedModels(View):
     forecasts, anomaly detectors' expected ranges (``?tenant=`` or X-Scope-OrgID)."""
 
     async def get(self, request: Request) -> Response:
-        tenant = tenant_of(request)
-        if not tenant:
-            return error(400, "tenant: required (query parameter or X-Scope-OrgID header)")
-
-        def local() -> list[dict[str, Any]]:
+        def local(tenant: str) -> list[dict[str, Any]]:
             now = time.time()
             out = [
                 _describe(k, m, now) for k, m in list(evaluator.models.items()) if k[0] == tenant
@@ -206,4 +201,4 @@ class LearnedModels(View):
                     )
             return out
 
-        return json_response({"status": "success", "data": await gathered(request, local)})
+        return await tenant_read(request, local)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -34,6 +35,16 @@ def error(status: int, reason: str, **extra: Any) -> Response:
 
 def tenant_of(request: Request) -> str | None:
     return request.headers.get("X-Scope-OrgID") or request.query.get("tenant") or None
+
+
+async def tenant_read(request: Request, local: Callable[[str], list[Any]]) -> Response:
+    """A read of one tenant's state: 400 without a tenant, else ``local(tenant)`` on the
+    worker that owns the tenant (another worker forwards the request there)."""
+    tenant = tenant_of(request)
+    if not tenant:
+        return error(400, "tenant: required (query parameter or X-Scope-OrgID header)")
+    data = await gathered(request, lambda: local(tenant))
+    return json_response({"status": "success", "data": data})
 
 
 async def accept(request: Request, cls: Any, topic: Any) -> Response:
@@ -81,11 +92,8 @@ class Alerts(View):
 
     async def get(self, request: Request) -> Response:
         """The tenant's active alerts, answered by the worker that owns the tenant."""
-        tenant = tenant_of(request)
-        if not tenant:
-            return error(400, "tenant: required (query parameter or X-Scope-OrgID header)")
 
-        def local() -> list[dict[str, Any]]:
+        def local(tenant: str) -> list[dict[str, Any]]:
             now = time.time()
             return [
                 {**a.to_wire(), "status": "firing"}
@@ -94,7 +102,7 @@ class Alerts(View):
                 if a.tenant == tenant and not a.resolved_at(now)
             ]
 
-        return json_response({"status": "success", "data": await gathered(request, local)})
+        return await tenant_read(request, local)
 
 
 @app.page("/api/v1/slack/interactions")
