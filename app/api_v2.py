@@ -35,6 +35,7 @@ from faust.web import Request, Response, View
 from agents.alerts import active_count, alert_sets, dispatcher, limit_stats
 from agents.suppression import suppressor
 from app.faust_app import alerts_topic, app, commands_topic
+from app.importer import ALERTMANAGER_SECTIONS
 from app.pipeline import pipeline_config
 from app.settings import settings
 from models.alert import FIRING, Alert
@@ -391,15 +392,6 @@ class SilenceV2(View):
 
 
 # --- status, receivers ----------------------------------------------------------------
-_AM_KEYS = (
-    "global",
-    "route",
-    "receivers",
-    "inhibit_rules",
-    "time_intervals",
-    "mute_time_intervals",
-    "templates",
-)
 
 
 def original_config() -> str:
@@ -408,7 +400,7 @@ def original_config() -> str:
         raw = yaml.safe_load(settings.pipelines.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return ""
-    out = {k: raw[k] for k in _AM_KEYS if k in raw}
+    out = {k: raw[k] for k in ALERTMANAGER_SECTIONS if k in raw}
     for receiver in out.get("receivers") or []:
         if isinstance(receiver, dict):
             for key, configs in receiver.items():

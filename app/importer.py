@@ -78,7 +78,7 @@ _GLOBAL_FOLDS: dict[str, list[tuple[str, str]]] = {
         )
     ],
 }
-_KNOWN_TOP = {
+ALERTMANAGER_SECTIONS = (
     "global",
     "route",
     "receivers",
@@ -86,7 +86,8 @@ _KNOWN_TOP = {
     "time_intervals",
     "mute_time_intervals",
     "templates",
-}
+)
+"""The top-level keys of an alertmanager.yml, in Alertmanager's order."""
 
 
 def _legacy_to_matchers(d: dict[str, Any], eq_key: str, re_key: str, out_key: str) -> None:
@@ -123,7 +124,7 @@ def import_alertmanager(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
     sections: dict[str, Any] = {}
 
     for key in doc:
-        if key not in _KNOWN_TOP:
+        if key not in ALERTMANAGER_SECTIONS:
             warnings.append(f"{key}: unknown top-level key, not imported")
 
     if doc.get("templates"):
