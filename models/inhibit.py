@@ -22,7 +22,7 @@ Tenancy: ``scope_labels`` (default ``("tenant",)``) are appended to every rule's
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,19 +171,26 @@ class Inhibitor:
     ) -> tuple[int, str] | None:
         """The first ``(rule index, source fingerprint)`` muting these labels, or None."""
         now = time.time() if now is None else now
+        for i, buckets, two_sided in self._source_buckets(labels):
+            fp = self._live(buckets[0], now, fingerprint)
+            if fp is None and not two_sided:
+                fp = self._live(buckets[1], now, fingerprint)
+            if fp is not None:
+                return i, fp
+        return None
+
+    def _source_buckets(
+        self, labels: Mapping[str, str]
+    ) -> Iterator[tuple[int, tuple[dict[str, float], dict[str, float]], bool]]:
+        """For each rule whose target matches: (rule index, its source buckets for these
+        labels' ``equal`` values, whether the labels match the rule's source too)."""
         for i in self._tgt_index.candidates(labels):
             rule = self.rules[i]
             if not matches_all(rule.target, labels):
                 continue
             buckets = self._cache[i].get(tuple([labels.get(n, "") for n in self._equal[i]]))
-            if buckets is None:
-                continue
-            fp = self._live(buckets[0], now, fingerprint)
-            if fp is None and not matches_all(rule.source, labels):
-                fp = self._live(buckets[1], now, fingerprint)
-            if fp is not None:
-                return i, fp
-        return None
+            if buckets is not None:
+                yield i, buckets, matches_all(rule.source, labels)
 
     def mutes(self, labels: Mapping[str, str], now: float | None = None) -> bool:
         return self.inhibited_by(labels, now) is not None
@@ -192,14 +199,7 @@ class Inhibitor:
         """Every source fingerprint muting these labels (Alertmanager's marker list)."""
         now = time.time() if now is None else now
         out: list[str] = []
-        for i in self._tgt_index.candidates(labels):
-            rule = self.rules[i]
-            if not matches_all(rule.target, labels):
-                continue
-            buckets = self._cache[i].get(tuple([labels.get(n, "") for n in self._equal[i]]))
-            if buckets is None:
-                continue
-            two_sided = matches_all(rule.source, labels)
+        for _, buckets, two_sided in self._source_buckets(labels):
             for b in (buckets[0],) if two_sided else buckets:
                 out.extend(fp for fp, e in b.items() if e <= 0 or e > now)
         return out
