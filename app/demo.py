@@ -24,7 +24,7 @@ import yaml
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from app.broker import free_port, start_broker, wait_for_port
+from app.broker import free_port, start_broker, stop_process, wait_for_port
 from app.client import get_alerts_system
 
 
@@ -188,15 +188,10 @@ async def _run(pipelines: str, data_dir: Path) -> int:
         print(f"error: {exc}", file=sys.stderr)
         code = 1
     finally:
-        worker.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            worker.wait(15)
-        if worker.poll() is None:
-            worker.kill()
+        stop_process(worker, 15)
         await runner.cleanup()
         smtp.stop()
-        broker_proc.terminate()
-        broker_proc.wait(5)
+        stop_process(broker_proc, 5)
         print("stopped.")
     return code
 

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 
 import yaml
 
+from app.broker import stop_process
 from app.config.routing import InhibitRuleConfig, RouteConfig
 from models.fingerprint import fingerprint
 from models.inhibit import Inhibitor
@@ -237,11 +238,7 @@ def run_alertmanager(cfg: dict, alerts, sources, n_sil: int, batch: int) -> dict
             "rss_mb": rss,
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

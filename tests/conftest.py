@@ -18,7 +18,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from app.broker import embedded_broker, free_port
+from app.broker import embedded_broker, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,12 +88,8 @@ class Worker:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc:
+            stop_process(self.proc, 15)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""

@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from aiokafka.partitioner import murmur2
 
-from app.broker import declare_topics, free_port, start_broker
+from app.broker import declare_topics, free_port, start_broker, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINES_DIR = ROOT / "benchmarks" / "pipelines"
@@ -80,11 +80,7 @@ class Broker:
         self.url = f"kafka://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, 5)
 
 
 @dataclass
@@ -179,11 +175,7 @@ class WorkerProc:
     def stop(self) -> None:
         if self.alive():
             assert self.proc is not None
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            stop_process(self.proc, 20)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""

@@ -19,6 +19,7 @@ import orjson
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from app.broker import stop_process
 from benchmarks.harness import configs, load
 from benchmarks.harness.infra import (
     Broker,
@@ -535,11 +536,7 @@ async def scenario_alertmanager(ctx: Ctx) -> dict[str, Any] | None:
             result["error"] = f"Alertmanager: {missing} of {len(want)} expected alerts missing"
         return result
     finally:
-        am.terminate()
-        try:
-            am.wait(10)
-        except subprocess.TimeoutExpired:
-            am.kill()
+        stop_process(am, 10)
         await receiver.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 

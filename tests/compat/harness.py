@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.broker import free_port
+from app.broker import free_port, stop_process
 
 AM_BIN = shutil.which("prometheus-alertmanager")
 AMTOOL = shutil.which("amtool")
@@ -68,12 +68,8 @@ class Alertmanager:
         raise TimeoutError(self.log())
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        if self.proc:
+            stop_process(self.proc, 10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
