@@ -26,12 +26,12 @@ from app.faust_app import (
 )
 from app.pipeline import pipeline_config
 from app.settings import settings
-from models.alert import FIRING, Alert
-from models.dispatch import Dispatcher, Group, Integration
-from models.flapping import FLAPPING, FlapConfig, FlapDetector
-from models.notification import Notification
-from models.routing import Route
-from models.sample import parse_many
+from models.alerting.alert import FIRING, Alert
+from models.alerting.flapping import FLAPPING, FlapConfig, FlapDetector
+from models.notify.dispatch import Dispatcher, Group, Integration
+from models.notify.notification import Notification
+from models.notify.routing import Route
+from models.rules.sample import parse_many
 from models.wire import WireError, decode_batch
 from tables import active_alerts
 from tables import alerts as alerts_table

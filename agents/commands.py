@@ -31,9 +31,9 @@ from agents.dlq import dead_letters, raw_reject
 from agents.suppression import suppressor
 from app.faust_app import app, commands_topic
 from app.pipeline import pipeline_config
-from models.alert import FIRING, RESOLVED, Alert
-from models.matchers import EQ, Matcher
-from models.silences import EXPIRED, Silence, SilenceError
+from models.alerting.alert import FIRING, RESOLVED, Alert
+from models.suppression.matchers import EQ, Matcher
+from models.suppression.silences import EXPIRED, Silence, SilenceError
 from models.wire import WireError, decode_batch
 from tables import silences as silences_table
 

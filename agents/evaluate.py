@@ -25,13 +25,13 @@ from app.api import tenant_read
 from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.pipeline import pipeline_config
 from app.settings import settings
-from models.alert import Alert
-from models.anomaly import AnomalyEvaluator
+from models.alerting.alert import Alert
 from models.detectors.base import State
 from models.detectors.forecast import Forecaster
 from models.detectors.threshold import AutoThreshold
-from models.rules import RuleEvaluator, SeriesKey, SeriesState
-from models.sample import Sample, parse_many
+from models.rules.anomaly import AnomalyEvaluator
+from models.rules.evaluator import RuleEvaluator, SeriesKey, SeriesState
+from models.rules.sample import Sample, parse_many
 from models.wire import WireError, decode_batch
 from tables import rule_state, series_models
 

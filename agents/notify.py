@@ -22,7 +22,7 @@ import orjson
 from app.faust_app import app, dlq_topic, notification_topics, receipts_topic, send_batch
 from app.pipeline import pipeline_config
 from channels.delivery import Deliverer
-from models.notification import Notification
+from models.notify.notification import Notification
 from tables import delivered
 
 DELIVERED_RETENTION = 7 * 86400.0

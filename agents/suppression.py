@@ -25,11 +25,11 @@ import orjson
 from app.faust_app import app
 from app.pipeline import pipeline_config
 from app.settings import settings
-from models.alert import Alert
-from models.inhibit import Inhibitor
-from models.routing import Route
-from models.silences import Silence, SilenceIndex
-from models.timeintervals import NamedTimeIntervals, is_active
+from models.alerting.alert import Alert
+from models.notify.routing import Route
+from models.suppression.inhibit import Inhibitor
+from models.suppression.silences import Silence, SilenceIndex
+from models.suppression.timeintervals import NamedTimeIntervals, is_active
 from tables import silences as silences_table
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from app.api_v2 import gathered
 from app.faust_app import alerts_topic, app, commands_topic, metrics_topic, send_batch
 from app.settings import settings
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
-from models.alert import Alert
-from models.sample import Sample, parse_many
+from models.alerting.alert import Alert
+from models.rules.sample import Sample, parse_many
 from models.wire import WireError, decode_batch
 from tables import active_alerts
 

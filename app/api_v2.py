@@ -38,9 +38,14 @@ from app.faust_app import alerts_topic, app, commands_topic
 from app.importer import ALERTMANAGER_SECTIONS
 from app.pipeline import pipeline_config
 from app.settings import settings
-from models.alert import FIRING, Alert
-from models.matchers import MatcherError, compile_regex, is_valid_label_name, parse_matchers
-from models.silences import EXPIRED, PENDING, Silence, SilenceError, _can_update
+from models.alerting.alert import FIRING, Alert
+from models.suppression.matchers import (
+    MatcherError,
+    compile_regex,
+    is_valid_label_name,
+    parse_matchers,
+)
+from models.suppression.silences import EXPIRED, PENDING, Silence, SilenceError, _can_update
 from models.wire import WireError, format_time, parse_time
 from tables import alerts as alerts_table
 from tables import history as history_table

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaException, Producer
 
-from models.alert import DEFAULT_TENANT, Alert, AlertSeverity
-from models.sample import Sample
+from models.alerting.alert import DEFAULT_TENANT, Alert, AlertSeverity
+from models.rules.sample import Sample
 
 __all__ = ["AlertSeverity", "AlertsSystem", "get_alerts_system"]
 

@@ -33,7 +33,7 @@ from app.config.routing import (
     TimeIntervalsConfig,
     check_references,
 )
-from models.matchers import Matcher
+from models.suppression.matchers import Matcher
 
 # global key -> (integration, field in the integration config)
 _GLOBAL_FOLDS: dict[str, list[tuple[str, str]]] = {

@@ -39,11 +39,11 @@ import yaml
 
 from app.broker import stop_process
 from app.config.routing import InhibitRuleConfig, RouteConfig
-from models.fingerprint import fingerprint
-from models.inhibit import Inhibitor
-from models.matchers import Matcher
-from models.routing import RouteTree
-from models.silences import SilenceIndex, new_silence
+from models.alerting.fingerprint import fingerprint
+from models.notify.routing import RouteTree
+from models.suppression.inhibit import Inhibitor
+from models.suppression.matchers import Matcher
+from models.suppression.silences import SilenceIndex, new_silence
 
 TEAMS = 10
 

@@ -31,7 +31,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from channels.templating import check_template
-from models.notification import Notification
+from models.notify.notification import Notification
 
 DELIVERED = "delivered"
 RETRY = "retry"

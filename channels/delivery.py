@@ -42,7 +42,7 @@ import aiohttp
 # imported as a namespace (a tests/channels directory on sys.path can shadow it).
 from channels import email, msteams, pagerduty, slack, sns, twilio, webhook  # noqa: F401
 from channels.base import CHANNELS, GIVE_UP, Channel, Outcome, redact_text, redact_url
-from models.notification import Notification
+from models.notify.notification import Notification
 
 log = logging.getLogger("alertstream.channels")
 

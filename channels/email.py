@@ -28,7 +28,7 @@ from channels.base import (
     register,
     template_field,
 )
-from models.notification import Notification
+from models.notify.notification import Notification
 
 
 class EmailConfig(ChannelConfig):

@@ -33,7 +33,7 @@ from channels.base import (
     template_field,
     url_field,
 )
-from models.notification import Notification
+from models.notify.notification import Notification
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"

@@ -28,7 +28,7 @@ from channels.base import (
     template_field,
     url_field,
 )
-from models.notification import Notification
+from models.notify.notification import Notification
 
 EVENTS_V2_URL = "https://events.pagerduty.com/v2/enqueue"
 EVENTS_V1_URL = "https://events.pagerduty.com/generic/2010-04-15/create_event.json"

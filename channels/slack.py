@@ -38,7 +38,7 @@ from channels.base import (
     template_field,
     url_field,
 )
-from models.notification import Notification
+from models.notify.notification import Notification
 
 DEFAULT_API_BASE = "https://slack.com/api"
 ACTIONS_BLOCK_ID = "alertstream_actions"

@@ -32,7 +32,7 @@ from channels.base import (
     template_field,
     url_field,
 )
-from models.notification import Notification
+from models.notify.notification import Notification
 
 SMS_MAX = 160
 MESSAGE_MAX = 256 * 1024

@@ -29,7 +29,7 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from models.notification import Notification
+from models.notify.notification import Notification
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 

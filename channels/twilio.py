@@ -26,7 +26,7 @@ from channels.base import (
     url_field,
 )
 from channels.sns import sms_text
-from models.notification import Notification
+from models.notify.notification import Notification
 
 DEFAULT_API_URL = "https://api.twilio.com"
 

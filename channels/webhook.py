@@ -23,7 +23,7 @@ from channels.base import (
     register,
     url_field,
 )
-from models.notification import Notification
+from models.notify.notification import Notification
 
 SIGNATURE_HEADER = "X-Alertstream-Signature"
 

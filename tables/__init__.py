@@ -24,7 +24,7 @@ rule_state = PartitionStore(
 # The hot in-memory state in front of the tables, shared by agents and the HTTP API.
 from collections import defaultdict  # noqa: E402
 
-from models.lifecycle import AlertSet  # noqa: E402
+from models.alerting.lifecycle import AlertSet  # noqa: E402
 
 active_alerts: defaultdict[int, AlertSet] = defaultdict(AlertSet)
 """partition -> the alerts of that partition (firing, and resolved until notified)."""

@@ -6,7 +6,7 @@ zero``, ``unknown time zone X``, ``bad matcher format: ...``).  Every model forb
 unknown keys.  Validators raise ``ValueError``; the top-level loader turns pydantic
 errors into ``file:line: key: reason``.
 
-Timers stay ``None`` when not written: ``models.routing.build_routes`` applies
+Timers stay ``None`` when not written: ``models.notify.routing.build_routes`` applies
 Alertmanager's defaults (30s / 5m / 4h) at the root and inheritance down the tree.
 
 Cross-references (receivers, interval names) and root-only rules are checked by
@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from app.config.types import Duration
-from models.matchers import (
+from models.suppression.matchers import (
     Matcher,
     MatcherError,
     compile_regex,
@@ -38,7 +38,7 @@ from models.matchers import (
     matchers_from_legacy,
     parse_matchers,
 )
-from models.timeintervals import NamedTimeIntervals, TimeInterval, TimeIntervalError
+from models.suppression.timeintervals import NamedTimeIntervals, TimeInterval, TimeIntervalError
 
 
 def _parse_matcher_strings(value: Any) -> list[Matcher]:

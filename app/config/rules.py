@@ -25,8 +25,8 @@ from pydantic import (
 from app.config.types import Duration
 from models.detectors import DETECTORS, make_detector
 from models.detectors.threshold import SEASONS, parse_auto
-from models.templates import compile_template
-from models.window import AGGREGATES
+from models.rules.annotations import compile_template
+from models.rules.window import AGGREGATES
 
 _CONDITION = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
 OPERATORS = (">", ">=", "<", "<=", "==", "!=")

@@ -256,8 +256,8 @@ def rate(n: int, t0: float, t1: float) -> float:
 def expected_alerts(n: int, tenants: list[str], silences: int = 0) -> tuple[set[str], int]:
     """Fingerprints the webhook must see (not inhibited) and how many are inhibited."""
     from app.config.routing import InhibitRuleConfig
-    from models.fingerprint import fingerprint
-    from models.inhibit import Inhibitor
+    from models.alerting.fingerprint import fingerprint
+    from models.suppression.inhibit import Inhibitor
 
     cfg = configs.alerts_pipeline()
     inhibitor = Inhibitor.from_config(

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from models.alert import Alert
-from models.notification import Notification
+from models.alerting.alert import Alert
+from models.notify.notification import Notification
 
 NOW = 1_700_000_000.0
 

@@ -1,4 +1,4 @@
-from models.flapping import FLAPPING, STABLE, FlapConfig, FlapDetector
+from models.alerting.flapping import FLAPPING, STABLE, FlapConfig, FlapDetector
 
 
 def feed(det, fp, statuses, start=0.0, step=10.0):

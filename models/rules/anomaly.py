@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config.rules import AnomalyRule
-from models.alert import FIRING, RESOLVED, Alert
+from models.alerting.alert import FIRING, RESOLVED, Alert
 from models.detectors import Detector, make_detector
 from models.detectors.base import State
-from models.sample import Sample
-from models.templates import render
+from models.rules.annotations import render
+from models.rules.sample import Sample
 
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models.matchers import Matcher, MatcherError, is_valid_label_name, matches_all
-from models.timeintervals import NamedTimeIntervals
+from models.suppression.matchers import Matcher, MatcherError, is_valid_label_name, matches_all
+from models.suppression.timeintervals import NamedTimeIntervals
 from models.wire import WireError, format_time, parse_time
 
 PENDING, ACTIVE, EXPIRED = "pending", "active", "expired"

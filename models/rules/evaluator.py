@@ -5,7 +5,7 @@ tenant's samples have moved past its end plus the grace (event time: the newest 
 timestamp seen, never ahead of the wall clock), so a backlog is evaluated as it happened
 instead of being dropped as late; a tenant that sends nothing for ``idle_close`` seconds
 (wall clock) has its open windows closed by wall clock.  The aggregate is judged by the
-rule's condition (``models.conditions``).  A series fires once its condition has held
+rule's condition (``models.rules.conditions``).  A series fires once its condition has held
 for the rule's ``for:`` duration and resolves at the first closed window where it does
 not.  Open windows live in memory (a crash loses at most the open window); firing state
 and the learned per-series models are returned for the caller to persist.
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config.rules import PredictRule, ThresholdRule
-from models.alert import FIRING, RESOLVED, Alert
-from models.conditions import Context, condition_for
-from models.sample import Sample
-from models.templates import render
-from models.window import WindowAggregate, needs_values
+from models.alerting.alert import FIRING, RESOLVED, Alert
+from models.rules.annotations import render
+from models.rules.conditions import Context, condition_for
+from models.rules.sample import Sample
+from models.rules.window import WindowAggregate, needs_values
 
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # tenant, rule name, sorted labels
 WindowedRule = ThresholdRule | PredictRule

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from app.config.routing import RouteConfig, check_references
-from models.routing import RouteTree, build_routes, format_label_set, group_key
+from models.notify.routing import RouteTree, build_routes, format_label_set, group_key
 
 CONFIG = """
 route:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from models.fingerprint import fingerprint
+from models.alerting.fingerprint import fingerprint
 from models.wire import WireError, format_time, parse_time, string_map
 
 

@@ -25,7 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from models.matchers import Matcher, format_matchers, go_quote, matches_all, sort_matchers
+from models.suppression.matchers import (
+    Matcher,
+    format_matchers,
+    go_quote,
+    matches_all,
+    sort_matchers,
+)
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0

@@ -1,8 +1,8 @@
 import random
 
 from app.config.routing import InhibitRuleConfig
-from models.inhibit import Inhibitor, InhibitRule
-from models.matchers import Matcher, matches_all, parse_matchers
+from models.suppression.inhibit import Inhibitor, InhibitRule
+from models.suppression.matchers import Matcher, matches_all, parse_matchers
 
 
 def rule(src, tgt, equal=()):

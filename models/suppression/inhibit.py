@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.matchers import Matcher, matches_all
+from models.suppression.matchers import Matcher, matches_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class Inhibitor:
             self._where[fingerprint] = where
 
     def add_alert(self, alert: Any, now: float | None = None) -> None:
-        """``add`` from an ``models.alert.Alert``."""
+        """``add`` from an ``models.alerting.alert.Alert``."""
         now = time.time() if now is None else now
         self.add(alert.fingerprint, alert.labels, alert.ends_at, alert.resolved_at(now))
 

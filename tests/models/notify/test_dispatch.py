@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.config.routing import RouteConfig
-from models.alert import FIRING, RESOLVED, Alert
-from models.dispatch import Dispatcher, Integration
-from models.routing import build_routes
+from models.alerting.alert import FIRING, RESOLVED, Alert
+from models.notify.dispatch import Dispatcher, Integration
+from models.notify.routing import build_routes
 
 T0 = 1_000_000.0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 
-from models.alert import FIRING, RESOLVED, Alert
+from models.alerting.alert import FIRING, RESOLVED, Alert
 
 
 class AlertSet:

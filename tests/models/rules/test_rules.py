@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from app.config.rules import PredictRule, ThresholdRule
-from models.rules import RuleEvaluator
-from models.sample import Sample
+from models.rules.evaluator import RuleEvaluator
+from models.rules.sample import Sample
 
 
 def rule(**kw) -> ThresholdRule:

@@ -8,8 +8,8 @@ import random
 import orjson
 
 from app.config.rules import AnomalyRule
-from models.anomaly import AnomalyEvaluator
-from models.sample import Sample
+from models.rules.anomaly import AnomalyEvaluator
+from models.rules.sample import Sample
 
 RULE = AnomalyRule.model_validate(
     {

@@ -46,8 +46,9 @@ class StaticCondition:
 class AutoCondition:
     """``auto(p99.9)``: outside the band of normal values learned for this series."""
 
-    def __init__(self, quantile: float, seasonality: str | None, warmup: int,
-                 tolerance: float) -> None:
+    def __init__(
+        self, quantile: float, seasonality: str | None, warmup: int, tolerance: float
+    ) -> None:
         self.quantile = quantile
         self.seasonality = seasonality
         self.warmup = warmup

@@ -1,6 +1,6 @@
 import pytest
 
-from models.matchers import (
+from models.suppression.matchers import (
     Matcher,
     MatcherError,
     format_matchers,

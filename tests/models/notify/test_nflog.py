@@ -1,6 +1,6 @@
 import pytest
 
-from models.dedup import NflogEntry, Reason, decide, record, resolved_changed
+from models.notify.nflog import NflogEntry, Reason, decide, record, resolved_changed
 
 NOW = 10_000.0
 E = NflogEntry

@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from models.matchers import Matcher, parse_matchers
-from models.silences import (
+from models.suppression.matchers import Matcher, parse_matchers
+from models.suppression.silences import (
     ACTIVE,
     EXPIRED,
     PENDING,
@@ -13,7 +13,7 @@ from models.silences import (
     SilenceNotFound,
     new_silence,
 )
-from models.timeintervals import NamedTimeIntervals
+from models.suppression.timeintervals import NamedTimeIntervals
 
 NOW = 1_700_000_000.0
 

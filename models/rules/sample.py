@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from models.alert import DEFAULT_TENANT
+from models.alerting.alert import DEFAULT_TENANT
 from models.wire import WireError, string_map
 
 

@@ -3,7 +3,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.timeintervals import NamedTimeIntervals, TimeInterval, TimeIntervalError, is_active
+from models.suppression.timeintervals import (
+    NamedTimeIntervals,
+    TimeInterval,
+    TimeIntervalError,
+    is_active,
+)
 
 UTC = ZoneInfo("UTC")
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.alert import FIRING, Alert
-from models.dedup import NflogEntry, decide, record
-from models.notification import Notification
-from models.routing import Route
+from models.alerting.alert import FIRING, Alert
+from models.notify.nflog import NflogEntry, decide, record
+from models.notify.notification import Notification
+from models.notify.routing import Route
 
 Mute = Callable[[dict[str, str], float], bool]
 Lookup = Callable[[int, str], Alert | None]  # (partition, fingerprint) -> the alert
