@@ -77,12 +77,7 @@ class Suppressor:
         index = self.silences
         if data is None:
             self.silence_partition.pop(sid, None)
-            if sid in index:
-                index._unindex(sid)
-                index._by_id.pop(sid, None)
-                index.version += 1
-                return True
-            return False
+            return index.remove(sid)
         s = Silence.from_dict(data)
         old = index.get(sid)
         if old is not None and old.updated_at > s.updated_at:

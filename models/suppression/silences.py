@@ -299,6 +299,15 @@ class SilenceIndex:
             self._index(s)
         self.version += 1
 
+    def remove(self, sid: str) -> bool:
+        """Forget a silence entirely (deleted from the table). Returns True if it was here."""
+        if sid not in self._by_id:
+            return False
+        self._unindex(sid)
+        del self._by_id[sid]
+        self.version += 1
+        return True
+
     def upsert(self, s: Silence, now: float | None = None) -> str:
         """Alertmanager's ``Silences.Set``: create (new uuid) or update; an update that
         cannot be done in place (matchers changed, an active silence's start moved,
