@@ -1,6 +1,8 @@
 """The `alertstream` command: broker, worker, validate, run.
 
-Configuration errors exit with code 2 and name file, line and key.
+Configuration errors exit with code 2 and name file, line and key.  The benchmarks
+are not a subcommand (the product never imports ``benchmarks``): run them with
+``python -m benchmarks.harness SCENARIO...``.
 """
 
 from __future__ import annotations
@@ -192,7 +194,6 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--broker", help="kafka://host:port")
     i = sub.add_parser("import-alertmanager", help="convert alertmanager.yml to pipelines.yaml")
     i.add_argument("file")
-    sub.add_parser("bench", help="run the benchmark scenarios (see benchmarks/)", add_help=False)
     r = sub.add_parser("run", help="broker + worker + demo traffic, all in one (make run)")
     r.add_argument("--pipelines", default="pipelines.yaml")
     r.add_argument("--data-dir", default=".run")
@@ -204,10 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser().parse_known_args(argv)
     if args.command == "worker":
         return cmd_worker(args, rest)
-    if args.command == "bench":
-        from benchmarks.harness import main as bench_main
-
-        return bench_main(rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     commands = {
