@@ -120,12 +120,18 @@ def test_nan_inf_gaps_duplicates_safe(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_expected_range(name):
     det = make_detector(name)
-    run(det, series(600))
+    assert det.expected_range() is None  # warming up: nothing learned yet
+    data = series(601)
+    run(det, data[:600])
     band = det.expected_range()
-    if band is not None:
-        lo, hi = band
-        assert math.isfinite(lo) and math.isfinite(hi) and lo <= hi
-        assert lo < 80 and hi > 30
+    assert band is not None, f"{name}: no band after 600 points"
+    lo, hi = band
+    assert math.isfinite(lo) and math.isfinite(hi) and lo < hi
+    # the next point (noiseless 50 + 10 sin(2 pi 600/288) = 55) is inside the band,
+    # a spike as large as the series' own (+60) is above it
+    assert lo < 55.0 < hi, band
+    assert lo < data[600][0] < hi, (band, data[600][0])
+    assert hi < 55.0 + 60.0, band
 
 
 def test_registry():

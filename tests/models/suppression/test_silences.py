@@ -52,9 +52,18 @@ def test_validation_errors(kw, error):
     assert str(exc.value) == error
 
 
-def test_negative_matcher_alone_is_valid():
-    # Alertmanager: matchesEmpty() is false for != and !~
-    sil('a!="b"').validate_new(NOW)
+@pytest.mark.parametrize("matcher", ['a!="b"', 'a!~"b.*"'])
+def test_negative_matcher_alone_is_valid_and_mutes_all_but_its_value(matcher):
+    # Alertmanager's validateSilence: matchesEmpty() is false for != and !~, so a silence of
+    # one negative matcher is accepted (although it also matches an alert without `a`)
+    s = sil(matcher)
+    assert s.validate_new(NOW) is None
+    idx = SilenceIndex(retention=100)
+    s.id = ""
+    sid = idx.upsert(s, NOW)
+    assert idx.mutes({"alertname": "X"}, NOW) == [sid]  # no label a: a != "b"
+    assert idx.mutes({"alertname": "X", "a": "c"}, NOW) == [sid]
+    assert idx.mutes({"alertname": "X", "a": "b"}, NOW) == []
 
 
 def test_upsert_expire_gc():
