@@ -45,7 +45,7 @@ from models.suppression.matchers import (
     is_valid_label_name,
     parse_matchers,
 )
-from models.suppression.silences import EXPIRED, PENDING, Silence, SilenceError, _can_update
+from models.suppression.silences import EXPIRED, PENDING, Silence, SilenceError, can_update
 from models.wire import WireError, format_time, parse_time
 from tables import alerts as alerts_table
 from tables import history as history_table
@@ -364,7 +364,7 @@ class SilencesV2(View):
         if s.id and prev is None:
             return am_error(404, f"silence {s.id} not found")
         s.updated_at = now
-        if prev is None or not _can_update(prev, s, now):
+        if prev is None or not can_update(prev, s, now):
             if prev is not None and prev.state(now) != EXPIRED:
                 commands.append({"op": "silence.expire", "id": prev.id, "at": now})
             s.id = str(uuid.uuid4())

@@ -319,7 +319,7 @@ class SilenceIndex:
         prev = self._by_id.get(s.id) if s.id else None
         if s.id and prev is None:
             raise SilenceNotFound(f"silence {s.id} not found")
-        if prev is not None and _can_update(prev, s, now):
+        if prev is not None and can_update(prev, s, now):
             self.put(s, now)
             return s.id
         if prev is not None and prev.state(now) != EXPIRED:
@@ -431,8 +431,9 @@ class SilenceIndex:
         return idx
 
 
-def _can_update(a: Silence, b: Silence, now: float) -> bool:
-    """Alertmanager's ``canUpdate``."""
+def can_update(a: Silence, b: Silence, now: float) -> bool:
+    """Alertmanager's ``canUpdate``: may ``b`` replace ``a`` under the same id (else the
+    API expires ``a`` and creates ``b`` as a new silence)."""
     if a.matchers != b.matchers:
         return False
     st = a.state(now)
