@@ -16,9 +16,9 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 
 from app.broker import embedded_broker, free_port, stop_process
+from benchmarks.peers import WebhookReceiver as Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,44 +93,6 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
-
-
-class Receiver:
-    """A loopback HTTP server recording every request body (JSON) it receives."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.headers: list[dict[str, str]] = []
-        self.port = free_port()
-        self.status = 200
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.requests.append(orjson.loads(body))
-        self.headers.append(dict(request.headers))
-        return web.Response(status=self.status)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-
-    async def wait_for(self, count: int, timeout: float = 60.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        return self.requests
 
 
 @pytest.fixture
