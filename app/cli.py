@@ -121,8 +121,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 def cmd_ack(args: argparse.Namespace) -> int:
     from app.client import get_alerts_system
-    from app.config.types import parse_duration
     from app.settings import Settings
+    from models.durations import parse_duration
 
     settings = Settings.from_env(worker_env(args))
     try:

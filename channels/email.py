@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 import aiosmtplib
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from app.config.types import Duration
 from channels import templating
 from channels.base import (
     DEFAULT_TIMEOUT,
@@ -28,6 +27,7 @@ from channels.base import (
     register,
     template_field,
 )
+from models.durations import Duration
 from models.notify.notification import Notification
 
 

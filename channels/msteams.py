@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr, model_validator
 
-from app.config.types import Duration
 from channels import templating
 from channels.base import (
     DEFAULT_TIMEOUT,
@@ -33,6 +32,7 @@ from channels.base import (
     template_field,
     url_field,
 )
+from models.durations import Duration
 from models.notify.notification import Notification
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
-from app.config.types import Duration
 from channels import templating
 from channels.base import (
     DEFAULT_TIMEOUT,
@@ -28,6 +27,7 @@ from channels.base import (
     template_field,
     url_field,
 )
+from models.durations import Duration
 from models.notify.notification import Notification
 
 EVENTS_V2_URL = "https://events.pagerduty.com/v2/enqueue"

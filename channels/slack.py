@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import SecretStr, model_validator
 
-from app.config.types import Duration
 from channels import templating
 from channels.base import (
     DEFAULT_TIMEOUT,
@@ -38,6 +37,7 @@ from channels.base import (
     template_field,
     url_field,
 )
+from models.durations import Duration
 from models.notify.notification import Notification
 
 DEFAULT_API_BASE = "https://slack.com/api"

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from app.config.types import parse_duration
+from models.durations import parse_duration
 
 MAX_AGE = 300.0
 ACTIONS = ("ack", "resolve", "silence")

@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr, model_validator
 
-from app.config.types import Duration
 from channels import templating
 from channels.base import (
     DEFAULT_TIMEOUT,
@@ -32,6 +31,7 @@ from channels.base import (
     template_field,
     url_field,
 )
+from models.durations import Duration
 from models.notify.notification import Notification
 
 SMS_MAX = 160

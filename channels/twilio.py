@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, model_validator
 
-from app.config.types import Duration
 from channels.base import (
     DEFAULT_TIMEOUT,
     Channel,
@@ -26,6 +25,7 @@ from channels.base import (
     url_field,
 )
 from channels.sns import sms_text
+from models.durations import Duration
 from models.notify.notification import Notification
 
 DEFAULT_API_URL = "https://api.twilio.com"

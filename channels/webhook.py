@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr, model_validator
 
-from app.config.types import Duration
 from channels.base import (
     DEFAULT_TIMEOUT,
     Channel,
@@ -23,6 +22,7 @@ from channels.base import (
     register,
     url_field,
 )
+from models.durations import Duration
 from models.notify.notification import Notification
 
 SIGNATURE_HEADER = "X-Alertstream-Signature"

@@ -1,4 +1,7 @@
-"""Field types shared by every part of the configuration schema."""
+"""Durations as Prometheus writes them ("1h30m", "500ms"): parsed to seconds, printed back.
+
+A neutral type: the config schema, the channels and the CLI all read durations, so it
+lives below all of them."""
 
 from __future__ import annotations
 

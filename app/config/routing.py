@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.config.types import Duration
+from models.durations import Duration
 from models.suppression.matchers import (
     Matcher,
     MatcherError,

@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from app.config.types import Duration
 from models.detectors import DETECTORS, make_detector
 from models.detectors.threshold import SEASONS, parse_auto
+from models.durations import Duration
 from models.rules.annotations import compile_template
 from models.rules.window import AGGREGATES
 

@@ -13,8 +13,8 @@ from app.config.routing import (
     check_references,
 )
 from app.config.rules import Rule
-from app.config.types import Duration
 from channels.delivery import BreakerPolicy, DeliveryPolicy, RateLimit, RetryPolicy
+from models.durations import Duration
 
 
 class FlappingConfig(BaseModel):
