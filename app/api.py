@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
 from faust.web import Request, Response, View
 
 from app.api_v2 import gathered
 from app.faust_app import alerts_topic, app, commands_topic, metrics_topic, send_batch
 from app.settings import settings
+from app.web import json_response, tenant_of
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
 from models.alerting.alert import Alert
 from models.rules.sample import Sample, parse_many
@@ -25,16 +25,8 @@ from models.wire import WireError, decode_batch
 from tables import active_alerts
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
 def error(status: int, reason: str, **extra: Any) -> Response:
     return json_response({"status": "error", "error": reason, **extra}, status)
-
-
-def tenant_of(request: Request) -> str | None:
-    return request.headers.get("X-Scope-OrgID") or request.query.get("tenant") or None
 
 
 async def tenant_read(request: Request, local: Callable[[str], list[Any]]) -> Response:

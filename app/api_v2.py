@@ -17,12 +17,11 @@ returns once this worker's silence index holds it, so ``amtool silence add`` the
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,10 +33,12 @@ from faust.web import Request, Response, View
 
 from agents.alerts import active_count, alert_sets, dispatcher, limit_stats
 from agents.suppression import suppressor
+from app.config.loader import expand_env
 from app.faust_app import alerts_topic, app, commands_topic
 from app.importer import ALERTMANAGER_SECTIONS
 from app.pipeline import pipeline_config
 from app.settings import settings
+from app.web import json_response, tenant_of
 from models.alerting.alert import FIRING, Alert
 from models.suppression.matchers import (
     MatcherError,
@@ -63,17 +64,9 @@ VERSION = {
 }
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
 def am_error(status: int, reason: str) -> Response:
     """Alertmanager's error body: a JSON string."""
     return json_response(reason, status)
-
-
-def tenant_header(request: Request) -> str | None:
-    return request.headers.get("X-Scope-OrgID") or request.query.get("tenant") or None
 
 
 def _bool(request: Request, name: str, default: bool = True) -> bool:
@@ -125,7 +118,7 @@ async def gathered(request: Request, local: Any) -> list[Any]:
     if request.headers.get(LOCAL):
         return local()
     me = _self_url()
-    tenant = tenant_header(request)
+    tenant = tenant_of(request)
     if tenant:
         try:
             owner = str(app.router.key_store(alerts_table.table.name, tenant.encode()))
@@ -167,7 +160,13 @@ def gettable(a: Alert, now: float) -> dict[str, Any]:
     }
 
 
-def _alert_filter(request: Request):  # type: ignore[no-untyped-def]
+AlertFilter = Callable[[Iterable[Alert], float], list[dict[str, Any]]]
+
+
+def _alert_filter(request: Request) -> AlertFilter:
+    """Alertmanager's filters of ``GET /api/v2/alerts[/groups]``, read from the query
+    (ValueError if one is malformed), as a function from live alerts to the gettable
+    forms of those the filters keep."""
     matchers = _filters(request)
     silenced, inhibited = _bool(request, "silenced"), _bool(request, "inhibited")
     active, unprocessed = _bool(request, "active"), _bool(request, "unprocessed")
@@ -179,7 +178,7 @@ def _alert_filter(request: Request):  # type: ignore[no-untyped-def]
             receiver_re = compile_regex(receiver)
         except MatcherError as exc:
             raise ValueError(f"failed to parse receiver param: {exc}") from None
-    tenant = tenant_header(request)
+    tenant = tenant_of(request)
 
     def keep(g: dict[str, Any], a: Alert) -> bool:
         if tenant and a.tenant != tenant:
@@ -195,13 +194,21 @@ def _alert_filter(request: Request):  # type: ignore[no-untyped-def]
             return False
         return not (st["state"] == "active" and not active)
 
-    return keep
+    def shown(alerts: Iterable[Alert], now: float) -> list[dict[str, Any]]:
+        gettables = ((gettable(a, now), a) for a in alerts)
+        return [g for g, a in gettables if keep(g, a)]
+
+    return shown
+
+
+def _is_live(a: Alert, now: float) -> bool:
+    return a.status == FIRING and not a.resolved_at(now)
 
 
 def _live(now: float) -> Iterable[Alert]:
     for alerts in list(alert_sets.values()):
         for a in list(alerts.alerts.values()):
-            if a.status == FIRING and not a.resolved_at(now):
+            if _is_live(a, now):
                 yield a
 
 
@@ -257,18 +264,13 @@ class AlertsV2(View):
 
     async def get(self, request: Request) -> Response:
         try:
-            keep = _alert_filter(request)
+            filtered = _alert_filter(request)
         except ValueError as exc:
             return am_error(400, str(exc))
 
         def local() -> list[dict[str, Any]]:
             now = time.time()
-            out = []
-            for a in _live(now):
-                g = gettable(a, now)
-                if keep(g, a):
-                    out.append(g)
-            return out
+            return filtered(_live(now), now)
 
         data = await gathered(request, local)
         data.sort(key=lambda g: g["fingerprint"])
@@ -279,7 +281,7 @@ class AlertsV2(View):
 class AlertGroupsV2(View):
     async def get(self, request: Request) -> Response:
         try:
-            keep = _alert_filter(request)
+            filtered = _alert_filter(request)
         except ValueError as exc:
             return am_error(400, str(exc))
 
@@ -289,14 +291,8 @@ class AlertGroupsV2(View):
             for group in list(dispatcher.groups.values()):
                 route = dispatcher.routes.get(group.route_id)
                 alerts = alert_sets[group.partition].alerts
-                shown = []
-                for fp in sorted(group.members):
-                    a = alerts.get(fp)
-                    if a is None or a.status != FIRING or a.resolved_at(now):
-                        continue
-                    g = gettable(a, now)
-                    if keep(g, a):
-                        shown.append(g)
+                members = (alerts.get(fp) for fp in sorted(group.members))
+                shown = filtered([a for a in members if a is not None and _is_live(a, now)], now)
                 if shown and route is not None:
                     out.append(
                         {
@@ -342,7 +338,7 @@ class SilencesV2(View):
         except ValueError as exc:
             return am_error(400, str(exc))
         now = time.time()
-        found = suppressor.silences.query(None, matchers, now, tenant_header(request))
+        found = suppressor.silences.query(None, matchers, now, tenant_of(request))
         found.sort(key=lambda s: _silence_order(s, now))
         return json_response([s.to_api(now) for s in found])
 
@@ -430,7 +426,6 @@ _SECRET_KEYS = {
 
 
 _URL_KEYS = {"url", "api_url", "webhook_url"}
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _mask(config: Any) -> Any:
@@ -440,7 +435,7 @@ def _mask(config: Any) -> Any:
     out = {}
     for k, v in config.items():
         if k in _URL_KEYS and isinstance(v, str):
-            u = urlsplit(_VAR.sub(lambda m: os.environ.get(m.group(1), ""), v))
+            u = urlsplit(expand_env(v))
             v = f"{u.scheme}://{u.netloc}/<secret>" if u.scheme and u.netloc else "<secret>"
         elif k in _SECRET_KEYS:
             v = "<secret>"

@@ -17,8 +17,17 @@ from pydantic import ValidationError
 
 from app.config.schema import PipelinesConfig
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""A ``${VAR}`` in pipelines.yaml: the value of the environment variable VAR."""
 Path_ = tuple[str | int, ...]
+
+
+def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
+    """``text`` with every ``${VAR}`` replaced from ``env`` (default: the process's
+    environment), an unset one by ''; for showing a file, where the loader's error for
+    an unset variable is not wanted."""
+    env = os.environ if env is None else env
+    return ENV_VAR.sub(lambda m: env.get(m.group(1), ""), text)
 
 
 class ConfigError(Exception):
@@ -61,7 +70,7 @@ def _walk(
                 return ""
             return env[name]
 
-        value = _VAR.sub(sub, value)
+        value = ENV_VAR.sub(sub, value)
     return value
 
 
