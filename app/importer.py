@@ -114,26 +114,55 @@ def _errors(exc: ValidationError, where: str) -> str:
 
 
 def import_alertmanager(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
+    """An alertmanager.yml's text -> (pipelines.yaml sections, warnings), one section
+    at a time in Alertmanager's order; references checked last, as the loader does."""
+    doc = _parse(yaml_text)
+    warnings = _top_level_warnings(doc)
+    receivers = _receivers(doc, warnings)
+    route = _route(doc)
+    sections: dict[str, Any] = {"receivers": receivers, "route": route}
+    rules = _inhibit_rules(doc, warnings)
+    if rules:
+        sections["inhibit_rules"] = rules
+    intervals = _time_intervals(doc, warnings)
+    if intervals:
+        sections["time_intervals"] = intervals
+    for problem in check_references(
+        RouteConfig.model_validate(route),
+        [r["name"] for r in receivers],
+        {ti["name"] for ti in intervals},
+    ):
+        warnings.append(f"route: {problem}")
+    return sections, warnings
+
+
+def _parse(yaml_text: str) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
         raise ValueError(f"invalid YAML: {exc}") from None
     if not isinstance(doc, dict):
         raise ValueError("alertmanager.yml: expected a mapping at the top level")
-    warnings: list[str] = []
-    sections: dict[str, Any] = {}
+    return doc
 
-    for key in doc:
-        if key not in ALERTMANAGER_SECTIONS:
-            warnings.append(f"{key}: unknown top-level key, not imported")
 
+def _top_level_warnings(doc: dict[str, Any]) -> list[str]:
+    warnings = [
+        f"{key}: unknown top-level key, not imported"
+        for key in doc
+        if key not in ALERTMANAGER_SECTIONS
+    ]
     if doc.get("templates"):
         warnings.append(
             "templates: Go templates are not imported; channels render with their own "
             f"templates ({len(doc['templates'])} file pattern(s) skipped)"
         )
+    return warnings
 
-    # --- receivers, with global defaults folded in -----------------------------------
+
+def _receivers(doc: dict[str, Any], warnings: list[str]) -> list[dict[str, Any]]:
+    """The receivers with unsupported integrations dropped and ``global`` defaults
+    folded into the integrations that lack them, as Alertmanager does."""
     glob = dict(doc.get("global") or {})
     receivers = []
     used_globals: set[str] = set()
@@ -141,33 +170,49 @@ def import_alertmanager(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
         if not isinstance(rcv, dict) or not rcv.get("name"):
             warnings.append(f"receivers: entry without a name skipped: {rcv!r}")
             continue
-        rcv = {k: v for k, v in rcv.items()}
+        rcv = dict(rcv)
         for key in [k for k in rcv if k in UNSUPPORTED]:
             warnings.append(
                 f"receivers[{rcv['name']}].{key}: not imported (alertstream has no such channel)"
             )
             del rcv[key]
-        for gkey, targets in _GLOBAL_FOLDS.items():
-            if gkey not in glob:
-                continue
-            for kind, field in targets:
-                for integ in rcv.get(kind) or []:
-                    if isinstance(integ, dict) and field not in integ:
-                        integ[field] = glob[gkey]
-                        used_globals.add(gkey)
+        used_globals |= _fold_globals(rcv, glob)
         receivers.append(rcv)
+    warnings.extend(_global_warnings(glob, used_globals))
+    return receivers
+
+
+def _fold_globals(rcv: dict[str, Any], glob: dict[str, Any]) -> set[str]:
+    """Copy each ``global`` default into the receiver's integrations that lack the
+    field; returns the global keys that were used."""
+    used = set()
+    for gkey, targets in _GLOBAL_FOLDS.items():
+        if gkey not in glob:
+            continue
+        for kind, field in targets:
+            for integ in rcv.get(kind) or []:
+                if isinstance(integ, dict) and field not in integ:
+                    integ[field] = glob[gkey]
+                    used.add(gkey)
+    return used
+
+
+def _global_warnings(glob: dict[str, Any], used: set[str]) -> list[str]:
+    warnings = []
     for gkey in glob:
         if gkey == "resolve_timeout":
             warnings.append(
                 "global.resolve_timeout: not imported; alerts without ends_at resolve after "
                 "the pipeline's own resolve timeout"
             )
-        elif gkey not in used_globals:
+        elif gkey not in used:
             reason = "no receiver uses it" if gkey in _GLOBAL_FOLDS else "not supported"
             warnings.append(f"global.{gkey}: not imported ({reason})")
-    sections["receivers"] = receivers
+    return warnings
 
-    # --- route -----------------------------------------------------------------------
+
+def _route(doc: dict[str, Any]) -> dict[str, Any]:
+    """The route tree with legacy matchers converted; ValueError if it is invalid."""
     if not doc.get("route"):
         raise ValueError("no routes provided")
     route = _convert_route(doc["route"])
@@ -175,9 +220,11 @@ def import_alertmanager(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
         RouteConfig.model_validate(route)
     except ValidationError as exc:
         raise ValueError(_errors(exc, "route")) from None
-    sections["route"] = route
+    return route
 
-    # --- inhibit rules -----------------------------------------------------------------
+
+def _inhibit_rules(doc: dict[str, Any], warnings: list[str]) -> list[dict[str, Any]]:
+    """The valid inhibit rules with legacy matchers converted; invalid ones reported."""
     rules = []
     for i, rule in enumerate(doc.get("inhibit_rules") or []):
         rule = dict(rule)
@@ -189,10 +236,12 @@ def import_alertmanager(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
             warnings.append(f"{_errors(exc, f'inhibit_rules[{i}]')}: rule skipped")
             continue
         rules.append(rule)
-    if rules:
-        sections["inhibit_rules"] = rules
+    return rules
 
-    # --- time intervals ----------------------------------------------------------------
+
+def _time_intervals(doc: dict[str, Any], warnings: list[str]) -> list[dict[str, Any]]:
+    """``time_intervals`` and the legacy ``mute_time_intervals`` in one list; invalid
+    or repeated names reported."""
     intervals = []
     seen: set[str] = set()
     for key in ("time_intervals", "mute_time_intervals"):
@@ -209,12 +258,4 @@ def import_alertmanager(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
             intervals.append(ti)
     if doc.get("mute_time_intervals"):
         warnings.append("mute_time_intervals: merged into time_intervals (legacy name)")
-    if intervals:
-        sections["time_intervals"] = intervals
-
-    # --- cross references, reported ------------------------------------------------------
-    for problem in check_references(
-        RouteConfig.model_validate(route), [r["name"] for r in receivers], seen
-    ):
-        warnings.append(f"route: {problem}")
-    return sections, warnings
+    return intervals
