@@ -4,14 +4,16 @@ loopback HTTP receivers that record what they get."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -117,6 +119,19 @@ def make_worker(broker: str, tmp_path: Path) -> Iterator:
     yield make
     for w in workers:
         w.stop()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.2) -> Any:
+    """Poll ``check`` (sync or async) until it answers something truthy or ``timeout``
+    seconds pass; returns its last answer, so the caller asserts on what it saw."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if inspect.isawaitable(got):
+            got = await got
+        if got or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(every)
 
 
 def read_topic(broker: str, topic: str, want: int, timeout: float = 20.0) -> list:

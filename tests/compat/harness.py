@@ -16,8 +16,14 @@ from benchmarks.peers import AlertmanagerProcess as Alertmanager
 
 AMTOOL = shutil.which("amtool")
 
-needs_am = pytest.mark.skipif(AM_BIN is None, reason="prometheus-alertmanager not installed")
-needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool not installed")
+_INSTALL = "install Debian's prometheus-alertmanager package (.ci/run does)"
+needs_am = pytest.mark.skipif(
+    AM_BIN is None,
+    reason=f"Alertmanager oracle missing: no prometheus-alertmanager on PATH; {_INSTALL}",
+)
+needs_amtool = pytest.mark.skipif(
+    AMTOOL is None, reason=f"amtool missing: no amtool on PATH; {_INSTALL}"
+)
 
 
 @pytest.fixture

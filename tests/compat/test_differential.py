@@ -4,15 +4,19 @@ One Alertmanager (Debian's prometheus-alertmanager 0.25, gossip off) and one wor
 run the SAME route / receivers / inhibit_rules / time_intervals (our pipelines.yaml
 is alertmanager.yml plus our own keys), each with a loopback webhook receiver.  The
 same alerts and silences are posted to both through API v2, in phases; after each
-phase we wait until both receivers settle and compare, per (receiver, groupKey):
-the group labels, the alerts notified firing and those notified resolved; and, per
-alert, what GET /api/v2/alerts says (state, silenced or not, inhibitedBy).
+phase we wait until both receivers settle and compare the notifications as multisets
+(collections.Counter) of (receiver, groupKey, status, alerts' (status, fingerprint)), so a
+duplicated or repeated notification is a difference; and, per alert, what
+GET /api/v2/alerts says (state, silenced or not, inhibitedBy). Where a phase expects
+nothing more, a marker alert is sent after it and the absence is checked once the
+marker has been notified on both sides.
 
 Scenarios, all in one config so one worker start serves them (the suite stays fast):
 nested routes with ``continue``; ``group_by: ['...']``; regex and negative matchers;
 inhibition with an ``equal`` label and with the label missing on both sides; a
 silence added before an alert fires and expired mid-stream; a mute time interval
-that is always active next to one that never is.
+that is always active next to one that never is; every alert sent a second time, as
+Prometheus re-sends firing alerts, which neither side may notify again.
 
 Every alert carries ``tenant="default"`` when posted to Alertmanager too: our
 pipeline adds that label to every alert, so with it the label sets, fingerprints
@@ -27,12 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from tests.compat.harness import Alertmanager, needs_am
-from tests.conftest import Receiver
+from tests.conftest import Receiver, eventually
 
 SECTIONS = """
 route:
@@ -143,49 +149,80 @@ def silence_body(alertname: str) -> dict[str, Any]:
     }
 
 
-def summary(requests: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(receiver, groupKey) -> group labels, fingerprints notified firing / resolved."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in requests:
-        g = out.setdefault(
-            (r["receiver"], r["groupKey"]),
-            {"labels": r["groupLabels"], "firing": set(), "resolved": set()},
+Notification = tuple[str, str, str, tuple[tuple[str, str], ...]]
+
+
+def notifications(requests: list[dict], exclude: str = "") -> Counter[Notification]:
+    """Each webhook request as (receiver, groupKey, status, its alerts' (status, fingerprint)),
+    counted: a duplicated or repeated notification shows as a count of 2. Requests of the
+    group ``alertname=exclude`` are left out."""
+    return Counter(
+        (
+            r["receiver"],
+            r["groupKey"],
+            r["status"],
+            tuple(sorted((a["status"], a["fingerprint"]) for a in r["alerts"])),
         )
-        for a in r["alerts"]:
-            g[a["status"]].add(a["labels"]["alertname"] + str(sorted(a["labels"].items())))
+        for r in requests
+        if not exclude or r["groupLabels"].get("alertname") != exclude
+    )
+
+
+def alert_names(*hooks: Receiver) -> dict[str, str]:
+    """fingerprint -> alertname{labels}, from what the receivers got (for messages)."""
+    return {
+        a["fingerprint"]: a["labels"]["alertname"] + str(sorted(a["labels"].items()))
+        for hook in hooks
+        for r in hook.requests
+        for a in r["alerts"]
+    }
+
+
+def alerts_in(got: Counter[Notification], status: str) -> Counter[str]:
+    """Fingerprints notified with ``status``, counted over every notification."""
+    out: Counter[str] = Counter()
+    for (_, _, _, alerts), n in got.items():
+        for alert_status, fp in alerts:
+            if alert_status == status:
+                out[fp] += n
     return out
 
 
-def without(s: dict, alertname: str) -> dict:
-    out = {}
-    for k, g in s.items():
-        firing = {x for x in g["firing"] if not x.startswith(alertname + "[")}
-        resolved = {x for x in g["resolved"] if not x.startswith(alertname + "[")}
-        if firing or resolved:
-            out[k] = {"labels": g["labels"], "firing": firing, "resolved": resolved}
-    return out
-
-
-async def settle(am: Receiver, us: Receiver, since: tuple[int, int], exclude: str = ""):
-    """Wait until both receivers' summaries since ``since`` agree and stay so ~2 s."""
+async def settle(
+    am: Receiver, us: Receiver, since: tuple[int, int], exclude: str = ""
+) -> tuple[Counter[Notification], Counter[Notification]]:
+    """Wait (25 s deadline) until both receivers' notifications since ``since`` are the
+    same multiset and stay so for 2 s; returns both."""
     deadline = time.monotonic() + 25
     stable_since = None
     last = None
     while time.monotonic() < deadline:
-        a = summary(am.requests[since[0] :])
-        b = summary(us.requests[since[1] :])
-        if exclude:
-            a, b = without(a, exclude), without(b, exclude)
-        now = (a, b)
-        if a == b and a and now == last:
+        a = notifications(am.requests[since[0] :], exclude)
+        b = notifications(us.requests[since[1] :], exclude)
+        if a == b and a and (a, b) == last:
             if stable_since and time.monotonic() - stable_since > 2.0:
                 return a, b
             stable_since = stable_since or time.monotonic()
         else:
             stable_since = None
-        last = now
+        last = (a, b)
         await asyncio.sleep(0.25)
-    return summary(am.requests[since[0] :]), summary(us.requests[since[1] :])
+    return notifications(am.requests[since[0] :], exclude), notifications(
+        us.requests[since[1] :], exclude
+    )
+
+
+async def marker_arrived(hooks: tuple[Receiver, ...], since: tuple[int, ...], name: str) -> bool:
+    """Wait (25 s deadline) until every receiver got a notification of group ``name``
+    after ``since``: a later alert through the same path, so an absence can be checked."""
+
+    def arrived() -> bool:
+        return all(
+            any(r["groupLabels"].get("alertname") == name for r in hook.requests[mark:])
+            for hook, mark in zip(hooks, since, strict=True)
+        )
+
+    return await eventually(arrived, timeout=25)
 
 
 async def alert_states(http: aiohttp.ClientSession, url: str) -> dict[str, tuple]:
@@ -238,21 +275,31 @@ async def _run(make_worker, alertmanager, hook_am: Receiver, hook_us: Receiver) 
         sil_am, sil_us = await post("/api/v2/silences", silence_body("Silenced"))
         await post("/api/v2/alerts", body(PHASE1))
         a, b = await settle(hook_am, hook_us, (0, 0))
-        assert a == b, _diff(a, b)
-        receivers = {k[0] for k in a}
-        assert receivers == {"default", "frontend", "pager", "web-team", "db", "maint"}
-        names = {x.split("[")[0] for g in a.values() for x in g["firing"]}
-        assert "Silenced" not in names  # silenced from the start
-        assert sum(1 for g in a.values() for x in g["firing"] if x.startswith("InstanceSlow")) == 1
-        assert sum(1 for g in a.values() for x in g["firing"] if x.startswith("ClusterSlow")) == 1
+        names = alert_names(hook_am, hook_us)
+        assert a == b, _diff(a, b, names)
+        assert max(a.values()) == 1, _diff(a, Counter(), names)  # each notification once
+        assert {k[0] for k in a} == {"default", "frontend", "pager", "web-team", "db", "maint"}
+        firing = Counter(names[fp].split("[")[0] for fp in alerts_in(a, "firing").elements())
+        assert "Silenced" not in firing  # silenced from the start
+        assert firing["InstanceSlow"] == 1 and firing["ClusterSlow"] == 1  # one of each inhibited
         # maint="yes" is muted by the interval that is always on; "never" is not
-        assert [g["firing"] for k, g in a.items() if k[0] == "maint"] == [
-            {"Maint" + str(sorted(A(alertname="Maint", maint="never").items()))}
-        ]
+        maint = [alerts for (receiver, _, _, alerts) in a.elements() if receiver == "maint"]
+        never = "Maint" + str(sorted(A(alertname="Maint", maint="never").items()))
+        assert [[names[fp] for _, fp in alerts] for alerts in maint] == [[never]]
         sa, sb = await alert_states(http, urls[0]), await alert_states(http, urls[1])
         assert sa == sb, _diff(sa, sb)
         assert sum(1 for v in sa.values() if v[2]) == 2  # silenced
         assert sum(1 for v in sa.values() if v[3]) == 2  # inhibited
+
+        # phase 1b: every alert sent again (as Prometheus does each evaluation), then a marker
+        # alert; once the marker is notified on both sides, nothing else may have been
+        mark = (len(hook_am.requests), len(hook_us.requests))
+        await post("/api/v2/alerts", body(PHASE1))
+        await post("/api/v2/alerts", body([A(alertname="ResendMarker")]))
+        assert await marker_arrived((hook_am, hook_us), mark, "ResendMarker")
+        a, b = await settle(hook_am, hook_us, mark)
+        assert a == b, _diff(a, b, alert_names(hook_am, hook_us))
+        assert [k[1] for k in a.elements()] == ['{}:{alertname="ResendMarker"}'], a
 
         # phase 2: expire the silence, silence MutedThenResolved, resolve sources and a target
         mark = (len(hook_am.requests), len(hook_us.requests))
@@ -271,37 +318,52 @@ async def _run(make_worker, alertmanager, hook_am: Receiver, hook_us: Receiver) 
             ),
         )
         a, b = await settle(hook_am, hook_us, mark, exclude=DIFFERENT)
-        assert a == b, _diff(a, b)
-        fired = {x.split("[")[0] for g in a.values() for x in g["firing"]}
+        names = alert_names(hook_am, hook_us)
+        assert a == b, _diff(a, b, names)
+        fired = {names[fp].split("[")[0] for fp in alerts_in(a, "firing")}
         assert {"Silenced", "InstanceSlow"} <= fired
-        resolved = {x.split("[")[0] for g in a.values() for x in g["resolved"]}
+        resolved = {names[fp].split("[")[0] for fp in alerts_in(a, "resolved")}
         assert {"NodeDown", "HighLatency"} <= resolved
         sa, sb = await alert_states(http, urls[0]), await alert_states(http, urls[1])
         assert sa == sb, _diff(sa, sb)
 
-        # phase 3: MutedThenResolved resolves while silenced
+        # phase 3: MutedThenResolved resolves while silenced, then a marker alert
         mark = (len(hook_am.requests), len(hook_us.requests))
         await post("/api/v2/alerts", body([A(alertname=DIFFERENT, host="h1")], resolved=True))
-        await asyncio.sleep(4)
-        got_am = summary(hook_am.requests[mark[0] :])
-        got_us = summary(hook_us.requests[mark[1] :])
+        await post("/api/v2/alerts", body([A(alertname="FinalMarker")]))
+        assert await marker_arrived((hook_am, hook_us), mark, "FinalMarker")
+        assert await marker_arrived((hook_us,), mark[1:], DIFFERENT), hook_us.requests[mark[1] :]
+        got_am = notifications(hook_am.requests[mark[0] :])
+        got_us = notifications(hook_us.requests[mark[1] :])
         # deliberate difference (send_resolved_for_muted): AM drops the resolution, we send it
-        assert not any(g["resolved"] for g in got_am.values()), got_am
-        assert [k[0] for k, g in got_us.items() if g["resolved"]] == ["default"], got_us
-        key = ("default", '{}:{alertname="MutedThenResolved"}')
-        assert key in got_us, got_us
+        marker = '{}:{alertname="FinalMarker"}'
+        assert [k[1] for k in got_am.elements()] == [marker], got_am
+        key = '{}:{alertname="MutedThenResolved"}'
+        assert Counter((k[0], k[1], k[2]) for k in got_us.elements()) == Counter(
+            [("default", key, "resolved"), ("default", marker, "firing")]
+        ), got_us
+
+    # the whole run, counted: the same notifications, each as often, but for the difference
+    names = alert_names(hook_am, hook_us)
+    a = notifications(hook_am.requests, exclude=DIFFERENT)
+    b = notifications(hook_us.requests, exclude=DIFFERENT)
+    assert a == b, _diff(a, b, names)
+    different = [r["status"] for r in hook_us.requests if r["groupKey"].endswith(key)]
+    assert different == ["firing", "resolved"], different
+    assert [r["status"] for r in hook_am.requests if r["groupKey"].endswith(key)] == ["firing"]
 
 
-def _diff(a: dict, b: dict) -> str:
+def _diff(a: Mapping, b: Mapping, names: Mapping[str, str] | None = None) -> str:
+    """The entries where the two sides differ, with fingerprints shown as alert names."""
+
+    def show(k: Any) -> str:
+        text = str(k)
+        for fp, name in (names or {}).items():
+            text = text.replace(fp, name)
+        return text
+
     lines = []
     for k in sorted(set(a) | set(b), key=str):
         if a.get(k) != b.get(k):
-            lines.append(f"{k}:\n  alertmanager: {a.get(k)}\n  alertstream:  {b.get(k)}")
+            lines.append(f"{show(k)}:\n  alertmanager: {a.get(k)}\n  alertstream:  {b.get(k)}")
     return "\n".join(lines) or "equal"
-
-
-def test_harness_compares_label_sets_not_timing():
-    one = {"receiver": "x", "groupKey": "k", "groupLabels": {}, "alerts": []}
-    one["alerts"] = [{"status": "firing", "labels": {"alertname": "A"}}]
-    assert summary([one]) == summary([one, one])  # a repeat changes nothing
-    assert summary([one]) != summary([])
