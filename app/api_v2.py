@@ -26,19 +26,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import faust
 import orjson
 import yaml
 from aiohttp import web
-from faust.web import Request, Response, View
+from faust.web import Request, Response
 
-from agents.alerts import active_count, alert_sets, dispatcher, limit_stats
-from agents.suppression import suppressor
+from agents.runtime import AlertRuntime
 from app.config.loader import expand_env
 from app.faust_app import alerts_topic, app, commands_topic
 from app.importer import ALERTMANAGER_SECTIONS
-from app.pipeline import pipeline_config
 from app.settings import settings
-from app.web import json_response, tenant_of
+from app.web import RuntimeView, json_response, tenant_of
 from models.alerting.alert import FIRING, Alert
 from models.suppression.matchers import (
     MatcherError,
@@ -49,7 +48,6 @@ from models.suppression.matchers import (
 from models.suppression.silences import EXPIRED, PENDING, Silence, SilenceError, can_update
 from models.wire import WireError, format_time, parse_time
 from tables import alerts as alerts_table
-from tables import history as history_table
 
 LOCAL = "X-Alertstream-Local"  # set on forwarded requests: answer from this worker only
 RESOLVE_TIMEOUT = 300.0  # Alertmanager's resolve_timeout default
@@ -135,13 +133,13 @@ async def gathered(request: Request, local: Any) -> list[Any]:
 
 
 # --- alerts ---------------------------------------------------------------------------
-def _receivers(labels: dict[str, str]) -> list[dict[str, str]]:
-    names = dict.fromkeys(r.receiver for r in dispatcher.root.match(labels))
+def _receivers(runtime: AlertRuntime, labels: dict[str, str]) -> list[dict[str, str]]:
+    names = dict.fromkeys(r.receiver for r in runtime.dispatcher.root.match(labels))
     return [{"name": n} for n in names]
 
 
-def gettable(a: Alert, now: float) -> dict[str, Any]:
-    silenced, inhibited = suppressor.silence_status(a.labels, now)
+def gettable(runtime: AlertRuntime, a: Alert, now: float) -> dict[str, Any]:
+    silenced, inhibited = runtime.suppressor.silence_status(a.labels, now)
     inhibited = [fp for fp in inhibited if fp != a.fingerprint]
     return {
         "labels": a.labels,
@@ -151,7 +149,7 @@ def gettable(a: Alert, now: float) -> dict[str, Any]:
         "updatedAt": format_time(now),
         "generatorURL": a.generator_url,
         "fingerprint": a.fingerprint,
-        "receivers": _receivers(a.labels),
+        "receivers": _receivers(runtime, a.labels),
         "status": {
             "state": "suppressed" if silenced or inhibited else "active",
             "silencedBy": silenced,
@@ -163,7 +161,7 @@ def gettable(a: Alert, now: float) -> dict[str, Any]:
 AlertFilter = Callable[[Iterable[Alert], float], list[dict[str, Any]]]
 
 
-def _alert_filter(request: Request) -> AlertFilter:
+def _alert_filter(runtime: AlertRuntime, request: Request) -> AlertFilter:
     """Alertmanager's filters of ``GET /api/v2/alerts[/groups]``, read from the query
     (ValueError if one is malformed), as a function from live alerts to the gettable
     forms of those the filters keep."""
@@ -195,21 +193,38 @@ def _alert_filter(request: Request) -> AlertFilter:
         return not (st["state"] == "active" and not active)
 
     def shown(alerts: Iterable[Alert], now: float) -> list[dict[str, Any]]:
-        gettables = ((gettable(a, now), a) for a in alerts)
+        gettables = ((gettable(runtime, a, now), a) for a in alerts)
         return [g for g, a in gettables if keep(g, a)]
 
     return shown
+
+
+async def _filtered_answer(
+    runtime: AlertRuntime,
+    request: Request,
+    local: Callable[[AlertFilter, float], list[Any]],
+    key: Callable[[Any], Any] | None = None,
+) -> Response:
+    """The alert filters of the query (400 if one is malformed), then ``local(filter,
+    now)`` answered by the workers that hold the alerts, sorted by ``key`` if given."""
+    try:
+        filtered = _alert_filter(runtime, request)
+    except ValueError as exc:
+        return am_error(400, str(exc))
+    data = await gathered(request, lambda: local(filtered, time.time()))
+    if key is not None:
+        data.sort(key=key)
+    return json_response(data)
 
 
 def _is_live(a: Alert, now: float) -> bool:
     return a.status == FIRING and not a.resolved_at(now)
 
 
-def _live(now: float) -> Iterable[Alert]:
-    for alerts in list(alert_sets.values()):
-        for a in list(alerts.alerts.values()):
-            if _is_live(a, now):
-                yield a
+def _live(runtime: AlertRuntime, now: float) -> Iterable[Alert]:
+    for a in runtime.live_alerts():
+        if _is_live(a, now):
+            yield a
 
 
 def parse_postable(items: Any, tenant: str | None, now: float) -> list[Alert]:
@@ -243,8 +258,7 @@ def parse_postable(items: Any, tenant: str | None, now: float) -> list[Alert]:
     return out
 
 
-@app.page("/api/v2/alerts")
-class AlertsV2(View):
+class AlertsV2(RuntimeView):
     async def post(self, request: Request) -> Response:
         now = time.time()
         try:
@@ -263,36 +277,21 @@ class AlertsV2(View):
         return web.Response(status=200)
 
     async def get(self, request: Request) -> Response:
-        try:
-            filtered = _alert_filter(request)
-        except ValueError as exc:
-            return am_error(400, str(exc))
+        def local(filtered: AlertFilter, now: float) -> list[dict[str, Any]]:
+            return filtered(_live(self.runtime, now), now)
 
-        def local() -> list[dict[str, Any]]:
-            now = time.time()
-            return filtered(_live(now), now)
-
-        data = await gathered(request, local)
-        data.sort(key=lambda g: g["fingerprint"])
-        return json_response(data)
+        return await _filtered_answer(self.runtime, request, local, key=lambda g: g["fingerprint"])
 
 
-@app.page("/api/v2/alerts/groups")
-class AlertGroupsV2(View):
+class AlertGroupsV2(RuntimeView):
     async def get(self, request: Request) -> Response:
-        try:
-            filtered = _alert_filter(request)
-        except ValueError as exc:
-            return am_error(400, str(exc))
-
-        def local() -> list[dict[str, Any]]:
-            now = time.time()
+        def local(filtered: AlertFilter, now: float) -> list[dict[str, Any]]:
             out = []
+            dispatcher = self.runtime.dispatcher
             for group in list(dispatcher.groups.values()):
                 route = dispatcher.routes.get(group.route_id)
-                alerts = alert_sets[group.partition].alerts
-                members = (alerts.get(fp) for fp in sorted(group.members))
-                shown = filtered([a for a in members if a is not None and _is_live(a, now)], now)
+                members = [group.members[fp] for fp in sorted(group.members)]
+                shown = filtered([a for a in members if _is_live(a, now)], now)
                 if shown and route is not None:
                     out.append(
                         {
@@ -303,7 +302,7 @@ class AlertGroupsV2(View):
                     )
             return out
 
-        return json_response(await gathered(request, local))
+        return await _filtered_answer(self.runtime, request, local)
 
 
 # --- silences -------------------------------------------------------------------------
@@ -320,25 +319,26 @@ async def _command(tenant: str, commands: list[dict[str, Any]]) -> None:
     await commands_topic.send(key=tenant.encode(), value=orjson.dumps(commands))
 
 
-async def _visible(sid: str, updated_at: float, timeout: float = 10.0) -> bool:
+async def _visible(
+    runtime: AlertRuntime, sid: str, updated_at: float, timeout: float = 10.0
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        s = suppressor.silences.get(sid)
+        s = runtime.suppressor.silences.get(sid)
         if s is not None and s.updated_at >= updated_at:
             return True
         await asyncio.sleep(0.02)
     return False
 
 
-@app.page("/api/v2/silences")
-class SilencesV2(View):
+class SilencesV2(RuntimeView):
     async def get(self, request: Request) -> Response:
         try:
             matchers = _filters(request)
         except ValueError as exc:
             return am_error(400, str(exc))
         now = time.time()
-        found = suppressor.silences.query(None, matchers, now, tenant_of(request))
+        found = self.runtime.suppressor.silences.query(None, matchers, now, tenant_of(request))
         found.sort(key=lambda s: _silence_order(s, now))
         return json_response([s.to_api(now) for s in found])
 
@@ -351,11 +351,11 @@ class SilencesV2(View):
         tenant = request.headers.get("X-Scope-OrgID") or ""
         try:
             s = Silence.from_api(body, now, tenant)
-            s.validate_new(now, suppressor.intervals)
+            s.validate_new(now, self.runtime.suppressor.intervals)
         except SilenceError as exc:
             return am_error(400, str(exc))
         commands: list[dict[str, Any]] = []
-        index = suppressor.silences
+        index = self.runtime.suppressor.silences
         prev = index.get(s.id) if s.id else None
         if s.id and prev is None:
             return am_error(404, f"silence {s.id} not found")
@@ -367,28 +367,27 @@ class SilencesV2(View):
             s.starts_at = max(s.starts_at, now)
         commands.append({"op": "silence.put", "silence": s.to_dict()})
         await _command(tenant or "default", commands)
-        if not await _visible(s.id, now):
+        if not await _visible(self.runtime, s.id, now):
             return am_error(500, "silence not applied in time; it may still be applied")
         return json_response({"silenceID": s.id})
 
 
-@app.page("/api/v2/silence/{silence_id}")
-class SilenceV2(View):
+class SilenceV2(RuntimeView):
     async def get(self, request: Request, silence_id: str) -> Response:
-        s = suppressor.silences.get(silence_id)
+        s = self.runtime.suppressor.silences.get(silence_id)
         if s is None:
             return am_error(404, f"silence {silence_id} not found")
         return json_response(s.to_api(time.time()))
 
     async def delete(self, request: Request, silence_id: str) -> Response:
         now = time.time()
-        s = suppressor.silences.get(silence_id)
+        s = self.runtime.suppressor.silences.get(silence_id)
         if s is None:
             return am_error(404, f"silence {silence_id} not found")
         if s.state(now) == EXPIRED:
             return am_error(400, f"silence {silence_id} already expired")
         await _command(s.tenant or "default", [{"op": "silence.expire", "id": s.id, "at": now}])
-        await _visible(s.id, now)
+        await _visible(self.runtime, s.id, now)
         return web.Response(status=200)
 
 
@@ -443,8 +442,9 @@ def _mask(config: Any) -> Any:
     return out
 
 
-def limits_report() -> dict[str, Any]:
-    cfg = pipeline_config().limits
+def limits_report(runtime: AlertRuntime) -> dict[str, Any]:
+    cfg = runtime.config.limits
+    active_count, limit_stats = runtime.active_count, runtime.limit_stats
     return {
         "max_active_alerts": cfg.max_active_alerts,
         "max_notifications_per_minute": cfg.max_notifications_per_minute,
@@ -455,8 +455,7 @@ def limits_report() -> dict[str, Any]:
     }
 
 
-@app.page("/api/v2/status")
-class StatusV2(View):
+class StatusV2(RuntimeView):
     async def get(self, request: Request) -> Response:
         return json_response(
             {
@@ -464,20 +463,18 @@ class StatusV2(View):
                 "config": {"original": original_config()},
                 "versionInfo": VERSION,
                 "uptime": format_time(STARTED),
-                "limits": limits_report(),  # our addition
+                "limits": limits_report(self.runtime),  # our addition
             }
         )
 
 
-@app.page("/api/v2/receivers")
-class ReceiversV2(View):
+class ReceiversV2(RuntimeView):
     async def get(self, request: Request) -> Response:
-        return json_response([{"name": r.name} for r in pipeline_config().receivers])
+        return json_response([{"name": r.name} for r in self.runtime.config.receivers])
 
 
 # --- our v1 additions: ack, limits, history -------------------------------------------
-@app.page("/api/v1/groups/ack")
-class AckGroup(View):
+class AckGroup(RuntimeView):
     async def post(self, request: Request) -> Response:
         try:
             body = orjson.loads(await request.read())
@@ -508,25 +505,23 @@ class AckGroup(View):
         return json_response({"status": "success"}, 202)
 
 
-@app.page("/api/v1/limits")
-class Limits(View):
+class Limits(RuntimeView):
     async def get(self, request: Request) -> Response:
-        return json_response({"status": "success", "data": limits_report()})
+        return json_response({"status": "success", "data": limits_report(self.runtime)})
 
 
 _FP = re.compile(r"^[0-9a-f]{16}$")
 
 
-@app.page("/api/v1/alerts/{fingerprint}/history")
-class History(View):
+class History(RuntimeView):
     async def get(self, request: Request, fingerprint: str) -> Response:
         if not _FP.match(fingerprint):
             return am_error(400, "fingerprint: expected 16 hex digits")
 
         def local() -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
-            for p in sorted(alert_sets):
-                out.extend(history_table.get(p, fingerprint) or [])
+            for p in sorted(self.runtime.loaded):
+                out.extend(self.runtime.stores.history.get(p, fingerprint) or [])
             return out
 
         events = await gathered(request, local)
@@ -534,3 +529,22 @@ class History(View):
         if request.headers.get(LOCAL):
             return json_response(events)  # a forwarded request: the bare list
         return json_response({"status": "success", "data": events})
+
+
+ROUTES: dict[str, type[RuntimeView]] = {
+    "/api/v2/alerts": AlertsV2,
+    "/api/v2/alerts/groups": AlertGroupsV2,
+    "/api/v2/silences": SilencesV2,
+    "/api/v2/silence/{silence_id}": SilenceV2,
+    "/api/v2/status": StatusV2,
+    "/api/v2/receivers": ReceiversV2,
+    "/api/v1/groups/ack": AckGroup,
+    "/api/v1/limits": Limits,
+    "/api/v1/alerts/{fingerprint}/history": History,
+}
+
+
+def register(app: faust.App, runtime: AlertRuntime) -> None:
+    """Serve the API v2 views (and our v1 additions) from this worker's runtime."""
+    for path, view in ROUTES.items():
+        app.page(path)(type(view.__name__, (view,), {"runtime": runtime}))
