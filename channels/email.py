@@ -18,16 +18,10 @@ import aiosmtplib
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from channels import templating
-from channels.base import (
-    DEFAULT_TIMEOUT,
-    Channel,
-    ChannelConfig,
-    Outcome,
-    TLSConfig,
-    register,
-    template_field,
-)
-from models.durations import Duration
+from channels.channel import Channel
+from channels.config_fields import DEFAULT_TIMEOUT, ChannelConfig, template_field
+from channels.outcome import Outcome
+from channels.tls import TLSConfig, tls_context
 from models.notify.notification import Notification
 
 
@@ -45,7 +39,6 @@ class EmailConfig(ChannelConfig):
     html: str = ""  # Jinja2 template; empty = built-in email.html
     text: str = ""  # Jinja2 template; empty = built-in email.txt
     headers: dict[str, str] = {}
-    timeout: Duration = DEFAULT_TIMEOUT
 
     check_html = template_field("html", html=True)
     check_text = template_field("text", "headers")
@@ -83,7 +76,6 @@ def split_hostport(smarthost: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-@register
 class EmailChannel(Channel):
     kind: ClassVar[str] = "email"
     config_key: ClassVar[str] = "email_configs"
@@ -134,12 +126,9 @@ class EmailChannel(Channel):
             "tls": {
                 "implicit": port == 465,
                 "require_tls": cfg.require_tls,
-                "insecure_skip_verify": cfg.tls_config.insecure_skip_verify,
-                "ca_file": cfg.tls_config.ca_file,
-                "cert_file": cfg.tls_config.cert_file,
-                "key_file": cfg.tls_config.key_file,
+                **cfg.tls_config.options(),
             },
-            "timeout": cfg.timeout or DEFAULT_TIMEOUT,
+            "timeout": cfg.attempt_timeout(),
         }
 
     @staticmethod
@@ -163,7 +152,7 @@ class EmailChannel(Channel):
                 password=auth.get("password") or None,
                 use_tls=bool(tls.get("implicit")),
                 start_tls=False if tls.get("implicit") else bool(tls.get("require_tls")),
-                tls_context=_tls_context(tls),
+                tls_context=tls_context(tls),
                 timeout=float(rendered.get("timeout") or DEFAULT_TIMEOUT),
             )
         except Exception as exc:
@@ -172,18 +161,6 @@ class EmailChannel(Channel):
         if errors:
             detail = f"{reply}; refused: {', '.join(sorted(errors))}"
         return Outcome.delivered(250, detail, latency=time.monotonic() - start)
-
-
-def _tls_context(tls: dict[str, Any]) -> ssl.SSLContext | None:
-    if not (tls.get("implicit") or tls.get("require_tls")):
-        return None
-    ctx = ssl.create_default_context(cafile=tls.get("ca_file") or None)
-    if tls.get("insecure_skip_verify"):
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if tls.get("cert_file"):
-        ctx.load_cert_chain(tls["cert_file"], tls.get("key_file") or None)
-    return ctx
 
 
 def classify_smtp(exc: BaseException, latency: float) -> Outcome:

@@ -19,20 +19,12 @@ from typing import Any, ClassVar
 from pydantic import SecretStr, model_validator
 
 from channels import templating
-from channels.base import (
-    DEFAULT_TIMEOUT,
-    Channel,
-    ChannelConfig,
-    HTTPConfig,
-    Outcome,
-    classify_http,
-    http_request,
-    register,
-    severity_of,
-    template_field,
-    url_field,
-)
-from models.durations import Duration
+from channels.channel import Channel
+from channels.config_fields import ChannelConfig, template_field, url_field
+from channels.content import runbook_url, severity_of, source_url
+from channels.http import classify_http, http_request
+from channels.http_config import HTTPConfig
+from channels.outcome import Outcome
 from models.notify.notification import Notification
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -58,7 +50,6 @@ class MSTeamsV2Config(ChannelConfig):
     http_config: HTTPConfig = HTTPConfig()
     title: str = ""  # template; empty = built-in msteams.title.txt
     text: str = ""  # template; empty = built-in msteams.text.txt
-    timeout: Duration = DEFAULT_TIMEOUT
 
     check_templates = template_field("title", "text")
     check_urls = url_field("webhook_url")
@@ -90,7 +81,6 @@ def card_style(notification: Notification) -> str:
     return SEVERITY_STYLES.get(severity_of(notification), "warning")
 
 
-@register
 class MSTeamsV2Channel(Channel):
     kind: ClassVar[str] = "msteamsv2"
     config_key: ClassVar[str] = "msteamsv2_configs"
@@ -133,17 +123,10 @@ class MSTeamsV2Channel(Channel):
         if facts:
             body.append({"type": "FactSet", "facts": facts})
         actions = []
-        source = next((a["generatorURL"] for a in notification.alerts if a.get("generatorURL")), "")
+        source = source_url(notification)
         if source:
             actions.append({"type": "Action.OpenUrl", "title": "Source", "url": source})
-        runbook = next(
-            (
-                a["annotations"]["runbook_url"]
-                for a in notification.alerts
-                if a["annotations"].get("runbook_url")
-            ),
-            "",
-        )
+        runbook = runbook_url(notification)
         if runbook:
             actions.append({"type": "Action.OpenUrl", "title": "Runbook", "url": runbook})
         if notification.external_url:
@@ -181,7 +164,7 @@ class MSTeamsV2Channel(Channel):
         return http_request(
             cfg.webhook_url.get_secret_value(),
             envelope,
-            options=cfg.http_config.options(cfg.timeout or DEFAULT_TIMEOUT),
+            options=cfg.http_config.options(cfg.attempt_timeout()),
             headers=cfg.http_config.auth_headers(),
         )
 
@@ -191,7 +174,6 @@ class MSTeamsV2Channel(Channel):
         return classify_http(status, headers, text, latency)
 
 
-@register
 class MSTeamsChannel(MSTeamsV2Channel):
     kind: ClassVar[str] = "msteams"
     config_key: ClassVar[str] = "msteams_configs"

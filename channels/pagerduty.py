@@ -12,26 +12,23 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import Field, SecretStr, model_validator
 
 from channels import templating
-from channels.base import (
-    DEFAULT_TIMEOUT,
-    Channel,
-    ChannelConfig,
-    HTTPConfig,
-    Strict,
-    http_request,
-    register,
-    severity_of,
-    template_field,
-    url_field,
-)
-from models.durations import Duration
+from channels.channel import Channel
+from channels.config_fields import ChannelConfig, Strict, template_field, url_field
+from channels.content import severity_of, truncate
+from channels.http import http_request
+from channels.http_config import HTTPConfig
+from channels.rate_limit import RateLimit
 from models.notify.notification import Notification
 
 EVENTS_V2_URL = "https://events.pagerduty.com/v2/enqueue"
 EVENTS_V1_URL = "https://events.pagerduty.com/generic/2010-04-15/create_event.json"
+# "approximately 120 calls/minute per integration key" (PagerDuty developer docs,
+# Events API Rate Limits); above it PagerDuty answers 429 and drops the event.
+EVENTS_RATE = RateLimit(rate=2.0, burst=2.0)
 SUMMARY_MAX = 1024
 PD_SEVERITIES = ("critical", "error", "warning", "info")
 SEVERITY_MAP = {
@@ -73,7 +70,6 @@ class PagerdutyConfig(ChannelConfig):
     class_: str = Field("", alias="class")  # 'class' in YAML
     component: str = ""
     group: str = ""
-    timeout: Duration = DEFAULT_TIMEOUT
 
     check_templates = template_field(
         "client_url", "description", "severity", "details", "source", "component", "group"
@@ -101,16 +97,11 @@ def dedup_key(group_key: str) -> str:
     return hashlib.sha256(group_key.encode()).hexdigest()
 
 
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def pd_severity(value: str) -> str:
     value = value.strip().lower()
     return value if value in PD_SEVERITIES else SEVERITY_MAP.get(value, "error")
 
 
-@register
 class PagerdutyChannel(Channel):
     kind: ClassVar[str] = "pagerduty"
     config_key: ClassVar[str] = "pagerduty_configs"
@@ -129,7 +120,7 @@ class PagerdutyChannel(Channel):
         cfg = self.config
         ctx = templating.context(notification)
         action = self.event_action(notification)
-        summary = cut(
+        summary = truncate(
             templating.render(cfg.description, "pagerduty.description.txt", ctx), SUMMARY_MAX
         )
         client_url = (
@@ -138,7 +129,7 @@ class PagerdutyChannel(Channel):
             else notification.external_url
         )
         details = self.details(notification, ctx)
-        options = cfg.http_config.options(cfg.timeout or DEFAULT_TIMEOUT)
+        options = cfg.http_config.options(cfg.attempt_timeout())
         headers = cfg.http_config.auth_headers()
         key = dedup_key(notification.group_key)
 
@@ -198,6 +189,14 @@ class PagerdutyChannel(Channel):
                     for img in cfg.images
                 ]
         return http_request(cfg.url or EVENTS_V2_URL, body, headers=headers, options=options)
+
+    @classmethod
+    def rate_scope(cls, rendered: dict[str, Any]) -> tuple[str, RateLimit]:
+        """PagerDuty limits events per integration (routing or service) key."""
+        body = orjson.loads(rendered["body"])
+        return "pagerduty:" + (
+            body.get("routing_key") or body.get("service_key") or ""
+        ), EVENTS_RATE
 
     @staticmethod
     def _label_severity(notification: Notification) -> str:

@@ -18,25 +18,19 @@ verifies and parses the clicks.
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import SecretStr, model_validator
 
 from channels import templating
-from channels.base import (
-    DEFAULT_TIMEOUT,
-    Channel,
-    ChannelConfig,
-    HTTPConfig,
-    Outcome,
-    Strict,
-    classify_http,
-    http_request,
-    register,
-    severity_of,
-    template_field,
-    url_field,
-)
+from channels.channel import Channel
+from channels.config_fields import ChannelConfig, Strict, template_field, url_field
+from channels.content import runbook_url, severity_of, source_url, truncate
+from channels.http import classify_http, http_request
+from channels.http_config import HTTPConfig
+from channels.outcome import Outcome
+from channels.rate_limit import RateLimit
 from models.durations import Duration
 from models.notify.notification import Notification
 
@@ -56,6 +50,11 @@ SEVERITY_COLOURS = {
     "info": "#36C5F0",
 }
 RESOLVED_COLOUR = "#2EB67D"
+# "chat.postMessage generally allows posting one message per second per channel";
+# incoming webhooks likewise ("no more than one message per second", short bursts
+# allowed): Slack API docs, Rate limits.  Past it Slack answers 429 and may disable
+# an app that keeps going.
+MESSAGE_RATE = RateLimit(rate=1.0, burst=3.0)
 
 # Web API errors worth retrying (everything else is a configuration problem).
 RETRYABLE_ERRORS = frozenset(
@@ -116,7 +115,6 @@ class SlackConfig(ChannelConfig):
     interactive: bool = True  # Acknowledge / Resolve / Silence 1h buttons
     silence_duration: Duration = 3600.0
     update_on_resolve: bool = True  # chat.update the original message (Web API only)
-    timeout: Duration = DEFAULT_TIMEOUT
 
     check_templates = template_field("color", "title", "title_link", "pretext", "text")
     check_urls = url_field("api_url", "api_base_url")
@@ -160,16 +158,118 @@ def button_value(action: str, notification: Notification, **extra: Any) -> str:
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
-    text = text or " "
-    return {"type": "plain_text", "text": text[: limit - 1] + "…" if len(text) > limit else text}
+    return {"type": "plain_text", "text": truncate(text or " ", limit)}
 
 
 def _mrkdwn(text: str, limit: int = 3000) -> dict[str, Any]:
-    text = text or " "
-    return {"type": "mrkdwn", "text": text[: limit - 1] + "…" if len(text) > limit else text}
+    return {"type": "mrkdwn", "text": truncate(text or " ", limit)}
 
 
-@register
+def _button(action_id: str, label: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "text": _plain(label, 75), **extra}
+
+
+def colour(cfg: SlackConfig, notification: Notification, ctx: dict[str, Any]) -> str:
+    """The configured colour template, else by severity while firing, green when resolved."""
+    if cfg.color:
+        return templating.render_string(cfg.color, ctx)
+    if notification.status != "firing":
+        return RESOLVED_COLOUR
+    return SEVERITY_COLOURS.get(severity_of(notification), "#ECB22E")
+
+
+def header_block(cfg: SlackConfig, title: str, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The title as a header, or as a bold link when ``title_link`` is set."""
+    if not cfg.title_link:
+        return {"type": "header", "text": _plain(title, 150)}
+    link = templating.render_string(cfg.title_link, ctx)
+    return {"type": "section", "text": _mrkdwn(f"*<{link}|{title}>*")}
+
+
+def fields_block(
+    cfg: SlackConfig, notification: Notification, ctx: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Common labels (but alertname and tenant) then configured fields, at most ten."""
+    labels = sorted(notification.common("labels").items())
+    texts = [_field(k, v) for k, v in labels if k not in ("alertname", "tenant")]
+    texts += [
+        _field(templating.render_string(f.title, ctx), templating.render_string(f.value, ctx))
+        for f in cfg.fields
+    ]
+    if not texts:
+        return None
+    return {"type": "section", "fields": [_mrkdwn(t, 2000) for t in texts[:10]]}
+
+
+def context_block(
+    cfg: SlackConfig, notification: Notification, ctx: dict[str, Any]
+) -> dict[str, Any]:
+    parts = [f"tenant `{notification.tenant}`", f"receiver `{notification.receiver}`"]
+    if cfg.footer:
+        parts.append(templating.render_string(cfg.footer, ctx))
+    return {"type": "context", "elements": [_mrkdwn(" · ".join(parts), 2000)]}
+
+
+def command_buttons(cfg: SlackConfig, notification: Notification) -> list[dict[str, Any]]:
+    """Acknowledge / Resolve / Silence, while firing (``channels.slack_interactions``)."""
+    if notification.status != "firing" or not cfg.interactive:
+        return []
+    n, duration = notification, cfg.silence_duration
+    return [
+        _button(ACTION_IDS["ack"], "Acknowledge", style="primary", value=button_value("ack", n)),
+        _button(ACTION_IDS["resolve"], "Resolve", value=button_value("resolve", n)),
+        _button(
+            SILENCE_ACTION_ID,
+            f"Silence {_human(duration)}",
+            style="danger",
+            value=button_value("silence", n, duration=duration),
+        ),
+    ]
+
+
+def link_buttons(
+    cfg: SlackConfig, notification: Notification, ctx: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Runbook, source and the configured link ``actions``."""
+    buttons = []
+    if runbook := runbook_url(notification):
+        buttons.append(_button("alertstream_runbook", "Runbook", url=runbook))
+    if source := source_url(notification):
+        buttons.append(_button("alertstream_source", "Source", url=source))
+    for i, action in enumerate(cfg.actions):
+        if not action.url:
+            continue
+        btn = _button(
+            f"alertstream_link_{i}",
+            templating.render_string(action.text, ctx),
+            url=templating.render_string(action.url, ctx),
+        )
+        if action.style in ("primary", "danger"):
+            btn["style"] = action.style
+        buttons.append(btn)
+    return buttons
+
+
+def attachment_blocks(
+    cfg: SlackConfig, notification: Notification, ctx: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Pretext, text, fields, context line, then the buttons."""
+    blocks = []
+    if cfg.pretext:
+        blocks.append(
+            {"type": "section", "text": _mrkdwn(templating.render_string(cfg.pretext, ctx))}
+        )
+    text = templating.render(cfg.text, "slack.text.txt", ctx)
+    blocks.append({"type": "section", "text": _mrkdwn(text)})
+    if fields := fields_block(cfg, notification, ctx):
+        blocks.append(fields)
+    blocks.append(context_block(cfg, notification, ctx))
+    buttons = command_buttons(cfg, notification) + link_buttons(cfg, notification, ctx)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons[:25]})
+    return blocks
+
+
 class SlackChannel(Channel):
     kind: ClassVar[str] = "slack"
     config_key: ClassVar[str] = "slack_configs"
@@ -180,129 +280,16 @@ class SlackChannel(Channel):
         """The Block Kit message body (without channel/ts routing)."""
         cfg = self.config
         ctx = templating.context(notification)
-        firing = notification.status == "firing"
         title = templating.render(cfg.title, "slack.title.txt", ctx)
-        text = templating.render(cfg.text, "slack.text.txt", ctx)
-        sev = severity_of(notification)
-        if cfg.color:
-            colour = templating.render_string(cfg.color, ctx)
-        else:
-            colour = SEVERITY_COLOURS.get(sev, "#ECB22E") if firing else RESOLVED_COLOUR
-
-        blocks: list[dict[str, Any]] = []
-        if cfg.pretext:
-            blocks.append(
-                {"type": "section", "text": _mrkdwn(templating.render_string(cfg.pretext, ctx))}
-            )
-        blocks.append({"type": "section", "text": _mrkdwn(text)})
-
-        labels = {
-            k: v
-            for k, v in sorted(notification.common("labels").items())
-            if k not in ("alertname", "tenant")
-        }
-        fields = [_mrkdwn(f"*{k}*\n{v}", 2000) for k, v in labels.items()]
-        fields += [
-            _mrkdwn(
-                _field(
-                    templating.render_string(f.title, ctx), templating.render_string(f.value, ctx)
-                ),
-                2000,
-            )
-            for f in cfg.fields
-        ]
-        if fields:
-            blocks.append({"type": "section", "fields": fields[:10]})
-
-        context = [f"tenant `{notification.tenant}`", f"receiver `{notification.receiver}`"]
-        if cfg.footer:
-            context.append(templating.render_string(cfg.footer, ctx))
-        blocks.append({"type": "context", "elements": [_mrkdwn(" · ".join(context), 2000)]})
-
-        buttons: list[dict[str, Any]] = []
-        if firing and cfg.interactive:
-            buttons += [
-                {
-                    "type": "button",
-                    "action_id": ACTION_IDS["ack"],
-                    "text": _plain("Acknowledge", 75),
-                    "style": "primary",
-                    "value": button_value("ack", notification),
-                },
-                {
-                    "type": "button",
-                    "action_id": ACTION_IDS["resolve"],
-                    "text": _plain("Resolve", 75),
-                    "value": button_value("resolve", notification),
-                },
-                {
-                    "type": "button",
-                    "action_id": SILENCE_ACTION_ID,
-                    "text": _plain(f"Silence {_human(cfg.silence_duration)}", 75),
-                    "style": "danger",
-                    "value": button_value("silence", notification, duration=cfg.silence_duration),
-                },
-            ]
-        annotations = notification.common("annotations")
-        runbook = annotations.get("runbook_url") or next(
-            (
-                a["annotations"]["runbook_url"]
-                for a in notification.alerts
-                if a["annotations"].get("runbook_url")
-            ),
-            "",
-        )
-        if runbook:
-            buttons.append(
-                {
-                    "type": "button",
-                    "action_id": "alertstream_runbook",
-                    "text": _plain("Runbook", 75),
-                    "url": runbook,
-                }
-            )
-        source = next((a["generatorURL"] for a in notification.alerts if a.get("generatorURL")), "")
-        if source:
-            buttons.append(
-                {
-                    "type": "button",
-                    "action_id": "alertstream_source",
-                    "text": _plain("Source", 75),
-                    "url": source,
-                }
-            )
-        for i, action in enumerate(cfg.actions):
-            if action.url:
-                btn = {
-                    "type": "button",
-                    "action_id": f"alertstream_link_{i}",
-                    "text": _plain(templating.render_string(action.text, ctx), 75),
-                    "url": templating.render_string(action.url, ctx),
-                }
-                if action.style in ("primary", "danger"):
-                    btn["style"] = action.style
-                buttons.append(btn)
-        if buttons:
-            blocks.append(
-                {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons[:25]}
-            )
-
-        header: dict[str, Any] = {"type": "header", "text": _plain(title, 150)}
-        if cfg.title_link:
-            header = {
-                "type": "section",
-                "text": _mrkdwn(f"*<{templating.render_string(cfg.title_link, ctx)}|{title}>*"),
-            }
+        fallback = templating.render_string(cfg.fallback, ctx) if cfg.fallback else title
         body: dict[str, Any] = {
             "text": title,  # the notification / fallback text
-            "blocks": [header],
+            "blocks": [header_block(cfg, title, ctx)],
             "attachments": [
                 {
-                    "color": colour,
-                    "fallback": templating.render_string(cfg.fallback, ctx)
-                    if cfg.fallback
-                    else title,
-                    "blocks": blocks,
+                    "color": colour(cfg, notification, ctx),
+                    "fallback": fallback,
+                    "blocks": attachment_blocks(cfg, notification, ctx),
                 }
             ],
         }
@@ -316,7 +303,7 @@ class SlackChannel(Channel):
     def render(self, notification: Notification) -> dict[str, Any]:
         cfg = self.config
         body = self.message(notification)
-        options = cfg.http_config.options(cfg.timeout or DEFAULT_TIMEOUT)
+        options = cfg.http_config.options(cfg.attempt_timeout())
         token = cfg.bot_token()
         if not token:
             if cfg.channel:
@@ -363,6 +350,14 @@ class SlackChannel(Channel):
         if doc.get("channel") and doc.get("ts"):
             state = {"channel": doc["channel"], "ts": doc["ts"]}
         return Outcome.delivered(status, "ok", latency=latency, state=state)
+
+    @classmethod
+    def rate_scope(cls, rendered: dict[str, Any]) -> tuple[str, RateLimit]:
+        """One Slack channel: a webhook URL posts to one, the Web API names it."""
+        if rendered.get("slack_api") == "webhook":
+            return "slack:" + rendered["url"], MESSAGE_RATE
+        channel = orjson.loads(rendered["body"]).get("channel", "")
+        return f"slack:{urlsplit(rendered['url']).netloc}#{channel}", MESSAGE_RATE
 
 
 def _field(title: str, value: str) -> str:

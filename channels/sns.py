@@ -21,20 +21,19 @@ from typing import Any, ClassVar
 from pydantic import SecretStr, model_validator
 
 from channels import templating
-from channels.base import (
-    DEFAULT_TIMEOUT,
-    Channel,
-    ChannelConfig,
-    Outcome,
-    Strict,
-    register,
-    template_field,
-    url_field,
-)
-from models.durations import Duration
+from channels.channel import Channel
+from channels.config_fields import DEFAULT_TIMEOUT, ChannelConfig, Strict, template_field, url_field
+from channels.content import truncate
+from channels.outcome import Outcome
+from channels.rate_limit import UNLIMITED, RateLimit
 from models.notify.notification import Notification
 
 SMS_MAX = 160
+# An SMS origination number sends from 1 message part per second (a US 10DLC number
+# before an increase) to 100 (a US short code): AWS End User Messaging SMS, "Message
+# Parts per Second (MPS) limits".  SNS picks the number, so assume the lowest, per
+# recipient phone number; topics fan out inside SNS and are not limited here.
+SMS_RATE = RateLimit(rate=1.0, burst=1.0)
 MESSAGE_MAX = 256 * 1024
 SUBJECT_MAX = 100
 THROTTLING = frozenset(
@@ -71,7 +70,6 @@ class SNSConfig(ChannelConfig):
     subject: str = ""  # template; empty = built-in sns.subject.txt
     message: str = ""  # template; empty = sms.txt for SMS, sns.message.txt otherwise
     attributes: dict[str, str] = {}
-    timeout: Duration = DEFAULT_TIMEOUT
 
     check_templates = template_field("subject", "message")
     check_urls = url_field("api_url")
@@ -94,10 +92,6 @@ class SNSConfig(ChannelConfig):
         return parts[3] if len(parts) > 3 and parts[3] else "us-east-1"
 
 
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def cut_bytes(text: str, limit: int) -> tuple[str, bool]:
     raw = text.encode()
     if len(raw) <= limit:
@@ -109,10 +103,9 @@ def sms_text(notification: Notification, template: str = "") -> str:
     """One SMS segment: status, alert name and severity first, then the summary."""
     ctx = templating.context(notification)
     text = templating.render(template, "sms.txt", ctx)
-    return cut(" ".join(text.split()), SMS_MAX)
+    return truncate(" ".join(text.split()), SMS_MAX)
 
 
-@register
 class SNSChannel(Channel):
     kind: ClassVar[str] = "sns"
     config_key: ClassVar[str] = "sns_configs"
@@ -137,7 +130,7 @@ class SNSChannel(Channel):
             subject = templating.render(cfg.subject, "sns.subject.txt", ctx)
             # SNS subjects: ASCII text, no line breaks, at most 100 characters.
             subject = " ".join(subject.encode("ascii", "replace").decode().split())
-            params["Subject"] = cut(subject, SUBJECT_MAX)
+            params["Subject"] = truncate(subject, SUBJECT_MAX)
             if (cfg.topic_arn or cfg.target_arn).endswith(".fifo"):
                 params["MessageGroupId"] = notification.group_key[:128] or "alertstream"
                 params["MessageDeduplicationId"] = notification.id[:128]
@@ -156,7 +149,7 @@ class SNSChannel(Channel):
                 "role_arn": cfg.sigv4.role_arn,
             },
             "params": params,
-            "timeout": cfg.timeout or DEFAULT_TIMEOUT,
+            "timeout": cfg.attempt_timeout(),
         }
 
     @staticmethod
@@ -164,6 +157,13 @@ class SNSChannel(Channel):
         params = rendered.get("params", {})
         target = params.get("TopicArn") or params.get("TargetArn") or "sms"
         return f"sns:{rendered.get('endpoint_url') or rendered['sigv4']['region']}:{target}"
+
+    @classmethod
+    def rate_scope(cls, rendered: dict[str, Any]) -> tuple[str, RateLimit]:
+        phone = rendered.get("params", {}).get("PhoneNumber")
+        if phone:
+            return f"sns-sms:{phone}", SMS_RATE
+        return cls.destination(rendered), UNLIMITED
 
     async def send(self, rendered: dict[str, Any]) -> Outcome:
         start = time.monotonic()

@@ -1,11 +1,12 @@
-"""One sandboxed Jinja2 environment for every channel template.
+"""The channels' templates: built-in files and the ones users write in a receiver's config.
 
 Built-in templates live in ``channels/templates`` and render with ``StrictUndefined``
 (a typo in our own template fails the tests, not a page at 3 a.m.); ``.html``
-files are autoescaped.  Templates written by users in a receiver's config
-(``title``, ``text``, ``html``, ...) render through an overlay of the same
-environment with a lenient undefined (a label that only some alerts carry renders
-empty) and are syntax-checked by ``check_template`` when the config is validated.
+files are autoescaped.  Templates written by users (``title``, ``text``,
+``html``, ...) render through an overlay of the same environment with a lenient
+undefined (a label that only some alerts carry renders empty) and are
+syntax-checked by ``check_template`` when the config is validated.  Both come from
+the one sandbox factory in ``models.template_sandbox``.
 
 Every template sees the fields of ``Notification.payload()`` (``receiver``,
 ``status``, ``alerts``, ``groupLabels``, ``commonLabels``, ``commonAnnotations``,
@@ -24,23 +25,17 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
-    TemplateSyntaxError,
     select_autoescape,
 )
-from jinja2.sandbox import SandboxedEnvironment
 
 from models.notify.notification import Notification
+from models.template_sandbox import parse_check, sandboxed_environment
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
-class TemplateConfigError(ValueError):
-    """A template in the configuration that cannot be parsed."""
-
-
-def _pairs(mapping: dict[str, str] | None, exclude: tuple[str, ...] = ()) -> str:
-    """``a=1, b=2`` with sorted keys, as Alertmanager's ``.SortedPairs`` prints them."""
-    return ", ".join(f"{k}={v}" for k, v in sorted((mapping or {}).items()) if k not in exclude)
+class TemplateRenderError(RuntimeError):
+    """A template that parsed but failed while rendering (give up: retrying won't help)."""
 
 
 def _mrkdwn(text: object) -> str:
@@ -48,15 +43,12 @@ def _mrkdwn(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-ENV = SandboxedEnvironment(
+ENV = sandboxed_environment(
     loader=FileSystemLoader(str(TEMPLATE_DIR)),
-    autoescape=select_autoescape(enabled_extensions=("html", "htm"), default_for_string=False),
     undefined=StrictUndefined,
+    autoescape=select_autoescape(enabled_extensions=("html", "htm"), default_for_string=False),
     trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=False,
 )
-ENV.filters["pairs"] = _pairs
 ENV.filters["mrkdwn"] = _mrkdwn
 
 # User templates: same sandbox, filters and cache, lenient about missing keys.
@@ -65,20 +57,8 @@ _USER_HTML = ENV.overlay(undefined=ChainableUndefined, autoescape=True)
 
 
 def check_template(source: str, *, html: bool = False) -> None:
-    """Raise TemplateConfigError (a ValueError) with the reason if ``source`` won't parse."""
-    env = _USER_HTML if html else _USER_TEXT
-    try:
-        env.parse(source)
-    except TemplateSyntaxError as exc:
-        hint = ""
-        if "{{ ." in source or "{{." in source or "{{ template " in source:
-            hint = (
-                " (this looks like an Alertmanager Go template; alertstream templates are"
-                " Jinja2, e.g. {{ commonLabels.alertname }})"
-            )
-        raise TemplateConfigError(
-            f"template syntax error on line {exc.lineno}: {exc.message}{hint}"
-        ) from None
+    """Raise ``TemplateConfigError`` (a ValueError) with the reason if ``source`` won't parse."""
+    parse_check(_USER_HTML if html else _USER_TEXT, source)
 
 
 @lru_cache(maxsize=512)
@@ -111,7 +91,3 @@ def render(source: str | None, default: str, ctx: dict[str, Any], *, html: bool 
     if source:
         return render_string(source, ctx, html=html)
     return render_file(default, ctx)
-
-
-class TemplateRenderError(RuntimeError):
-    """A template that parsed but failed while rendering (give up: retrying won't help)."""

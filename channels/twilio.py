@@ -9,26 +9,25 @@ Not an Alertmanager integration; field names follow Twilio's API.
 
 from __future__ import annotations
 
-import base64
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from pydantic import Field, SecretStr, model_validator
 
-from channels.base import (
-    DEFAULT_TIMEOUT,
-    Channel,
-    ChannelConfig,
-    http_request,
-    register,
-    template_field,
-    url_field,
-)
+from channels.channel import Channel
+from channels.config_fields import ChannelConfig, template_field, url_field
+from channels.http import http_request
+from channels.http_config import basic_auth_header
+from channels.rate_limit import RateLimit
 from channels.sns import sms_text
-from models.durations import Duration
 from models.notify.notification import Notification
 
 DEFAULT_API_URL = "https://api.twilio.com"
+# Twilio: a long code sends 1 message segment per second (queued beyond that), and
+# "messages cannot be sent more than 15 times in a 30 second window between your
+# Twilio phone number and another number" (Twilio help center, sending limits).
+# 0.5/s per sender and recipient keeps under both.
+SMS_RATE = RateLimit(rate=0.5, burst=1.0)
 
 
 class TwilioConfig(ChannelConfig):
@@ -39,7 +38,6 @@ class TwilioConfig(ChannelConfig):
     to: str
     api_url: str = DEFAULT_API_URL
     message: str = ""  # template; empty = built-in sms.txt
-    timeout: Duration = DEFAULT_TIMEOUT
 
     check_templates = template_field("message")
     check_urls = url_field("api_url")
@@ -53,7 +51,6 @@ class TwilioConfig(ChannelConfig):
         return self
 
 
-@register
 class TwilioChannel(Channel):
     kind: ClassVar[str] = "twilio"
     config_key: ClassVar[str] = "twilio_configs"
@@ -66,7 +63,6 @@ class TwilioChannel(Channel):
             f"{cfg.api_url.rstrip('/')}/2010-04-01/Accounts/"
             f"{quote(cfg.account_sid, safe='')}/Messages.json"
         )
-        raw = f"{cfg.account_sid}:{cfg.auth_token.get_secret_value()}".encode()
         form = {"To": cfg.to, "From": cfg.from_, "Body": sms_text(notification, cfg.message)}
         if cfg.from_.startswith("MG"):  # a messaging service SID, not a number
             form["MessagingServiceSid"] = form.pop("From")
@@ -74,6 +70,13 @@ class TwilioChannel(Channel):
             url,
             form,
             form=True,
-            headers={"Authorization": "Basic " + base64.b64encode(raw).decode()},
-            options={"timeout": cfg.timeout or DEFAULT_TIMEOUT},
+            headers=basic_auth_header(cfg.account_sid, cfg.auth_token.get_secret_value()),
+            options={"timeout": cfg.attempt_timeout()},
         )
+
+    @classmethod
+    def rate_scope(cls, rendered: dict[str, Any]) -> tuple[str, RateLimit]:
+        """Per sender (number or messaging service) and recipient."""
+        form = dict(parse_qsl(rendered["body"]))
+        sender = form.get("From") or form.get("MessagingServiceSid", "")
+        return f"twilio:{sender}>{form.get('To', '')}", SMS_RATE

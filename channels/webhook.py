@@ -3,6 +3,7 @@
 Extras over Alertmanager: an ``Idempotency-Key`` header (the notification id, the
 same on every retry and replay) and, when ``secret`` is set,
 ``X-Alertstream-Signature: sha256=<hex HMAC-SHA256 of the exact body>``.
+Webhooks feed automation, so, as in Alertmanager, nothing throttles them by default.
 """
 
 from __future__ import annotations
@@ -13,16 +14,10 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr, model_validator
 
-from channels.base import (
-    DEFAULT_TIMEOUT,
-    Channel,
-    ChannelConfig,
-    HTTPConfig,
-    http_request,
-    register,
-    url_field,
-)
-from models.durations import Duration
+from channels.channel import Channel
+from channels.config_fields import ChannelConfig, url_field
+from channels.http import http_request
+from channels.http_config import HTTPConfig
 from models.notify.notification import Notification
 
 SIGNATURE_HEADER = "X-Alertstream-Signature"
@@ -38,7 +33,6 @@ class WebhookConfig(ChannelConfig):
     url: SecretStr | None = None  # may carry a token, so it never shows in repr
     http_config: HTTPConfig = HTTPConfig()
     max_alerts: int = 0  # 0 = unlimited; the rest counted in truncatedAlerts
-    timeout: Duration = DEFAULT_TIMEOUT
     secret: SecretStr | None = None  # HMAC-SHA256 signing secret
 
     _url = url_field("url")
@@ -52,7 +46,6 @@ class WebhookConfig(ChannelConfig):
         return self
 
 
-@register
 class WebhookChannel(Channel):
     kind: ClassVar[str] = "webhook"
     config_key: ClassVar[str] = "webhook_configs"
@@ -72,7 +65,7 @@ class WebhookChannel(Channel):
             cfg.url.get_secret_value(),
             payload,
             headers=headers,
-            options=cfg.http_config.options(cfg.timeout or DEFAULT_TIMEOUT),
+            options=cfg.http_config.options(cfg.attempt_timeout()),
         )
         if cfg.secret is not None:
             req["headers"][SIGNATURE_HEADER] = sign(req["body"], cfg.secret.get_secret_value())

@@ -13,10 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from channels.base import CHANNELS, ChannelConfig
+from channels.config_fields import ChannelConfig
 from channels.email import EmailConfig
 from channels.msteams import MSTeamsConfig, MSTeamsV2Config
 from channels.pagerduty import PagerdutyConfig
+from channels.registry import CHANNELS
 from channels.slack import SlackConfig
 from channels.sns import SNSConfig
 from channels.twilio import TwilioConfig

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.config.receivers import Receiver
 from app.config.routing import (
@@ -13,7 +15,10 @@ from app.config.routing import (
     check_references,
 )
 from app.config.rules import Rule
-from channels.delivery import BreakerPolicy, DeliveryPolicy, RateLimit, RetryPolicy
+from channels.breaker import BreakerPolicy
+from channels.policy import DeliveryPolicy, RetryPolicy
+from channels.rate_limit import RateLimit
+from channels.registry import CHANNELS
 from models.durations import Duration
 
 
@@ -45,8 +50,13 @@ class SilencesConfig(BaseModel):
 
 class DeliveryConfig(BaseModel):
     """How channel senders deliver (see channels/delivery.py): retries with full-jitter
-    backoff within a budget, a token bucket per receiver, a circuit breaker per
-    destination. ``rate_limits`` overrides the rate per receiver name or tenant/name."""
+    backoff within a budget, a circuit breaker per destination, and rate limits per
+    destination.  By default only destinations whose provider documents a limit are
+    paced (Slack channels, PagerDuty routing keys, SMS numbers: channels/policy.py);
+    webhooks, email and Teams are not, as in Alertmanager.  ``rate`` paces every
+    other destination; ``channel_rate_limits`` sets the per-destination rate of a
+    channel kind (0 lifts its provider limit); ``rate_limits`` caps a receiver
+    (by name or tenant/name), per destination."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,26 +65,41 @@ class DeliveryConfig(BaseModel):
     retry_max_delay: Duration = 60.0
     retry_budget: Duration = 300.0
     max_attempts: int = Field(default=0, ge=0, description="0: only the budget limits")
-    rate: float = Field(default=10.0, ge=0.0, description="notifications/s, 0: unlimited")
+    rate: float = Field(
+        default=0.0, ge=0.0, description="notifications/s per other destination, 0: unlimited"
+    )
     burst: float = Field(default=10.0, ge=1.0)
-    rate_limits: dict[str, float] = {}
+    rate_limits: dict[str, Annotated[float, Field(ge=0.0)]] = {}
+    channel_rate_limits: dict[str, Annotated[float, Field(ge=0.0)]] = {}
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_cooldown: Duration = 30.0
+
+    @field_validator("channel_rate_limits")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(CHANNELS))
+        if unknown:
+            raise ValueError(
+                f"unknown channel kind {', '.join(unknown)} (known: {', '.join(sorted(CHANNELS))})"
+            )
+        return value
+
+    def _limit(self, rate: float) -> RateLimit:
+        return RateLimit(rate=rate, burst=max(self.burst, rate))
 
     def policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(
             retry=RetryPolicy(
-                self.retry_initial,
-                self.retry_factor,
-                self.retry_max_delay,
-                self.retry_budget,
-                self.max_attempts,
+                initial=self.retry_initial,
+                factor=self.retry_factor,
+                max_delay=self.retry_max_delay,
+                budget=self.retry_budget,
+                max_attempts=self.max_attempts,
             ),
-            breaker=BreakerPolicy(self.breaker_threshold, self.breaker_cooldown),
-            rate_limit=RateLimit(self.rate, self.burst),
-            receiver_rate_limits={
-                k: RateLimit(v, max(self.burst, v)) for k, v in self.rate_limits.items()
-            },
+            breaker=BreakerPolicy(threshold=self.breaker_threshold, cooldown=self.breaker_cooldown),
+            rate_limit=RateLimit(rate=self.rate, burst=self.burst),
+            receiver_rate_limits={k: self._limit(v) for k, v in self.rate_limits.items()},
+            channel_rate_limits={k: self._limit(v) for k, v in self.channel_rate_limits.items()},
         )
 
 

@@ -1,4 +1,4 @@
-"""Jinja2 templates for annotations, rendered in a sandbox (users write them in YAML)."""
+"""Jinja2 templates for annotations, rendered in the shared sandbox (users write them in YAML)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 
-_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+from models.template_sandbox import sandboxed_environment, syntax_error
+
+_env = sandboxed_environment()
 
 
 @lru_cache(maxsize=4096)
@@ -17,7 +18,7 @@ def compile_template(source: str) -> Any:
     try:
         return _env.from_string(source)
     except TemplateSyntaxError as exc:
-        raise ValueError(f"template error: {exc.message} (template line {exc.lineno})") from None
+        raise syntax_error(exc, source) from None
 
 
 def render(source: str, **context: Any) -> str:

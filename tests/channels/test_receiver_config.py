@@ -2,7 +2,7 @@ import pytest
 from conftest import make_notification
 
 from app.config.receivers import Receiver
-from channels.base import CHANNELS
+from channels.registry import CHANNELS
 from channels.templating import check_template
 
 ALERTMANAGER_BLOCK = {

@@ -7,8 +7,8 @@ import pytest
 from conftest import make_notification
 
 from app.config.receivers import Receiver
-from channels.base import redact
 from channels.delivery import Deliverer
+from channels.redaction import redact
 from channels.webhook import WebhookChannel, WebhookConfig
 
 
