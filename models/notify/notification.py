@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-FIRING = "firing"
-RESOLVED = "resolved"
+from models.alerting.alert import FIRING, RESOLVED
 
 
 @dataclass(slots=True)
