@@ -1,6 +1,7 @@
 """Dead letters: what could not be processed goes to the `dlq` topic with the reason.
 
-Not an agent: every agent calls ``dead_letters`` for its rejects (one record per batch).
+Not an agent: every agent calls ``dead_letters`` for its rejects (one record per batch,
+each letter built by ``models.dead_letter.dead_letter``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import time
 from typing import Any
 
 from app.faust_app import dlq_topic, send_batch
+from models.dead_letter import dead_letter
 
 
 async def dead_letters(source: str, key: bytes | None, rejects: list[tuple[Any, str]]) -> None:
@@ -16,10 +18,9 @@ async def dead_letters(source: str, key: bytes | None, rejects: list[tuple[Any, 
     if not rejects:
         return
     now = time.time()
-    batch = [
-        {"source": source, "reason": reason, "item": item, "at": now} for item, reason in rejects
-    ]
-    await send_batch(dlq_topic, key, batch)
+    await send_batch(
+        dlq_topic, key, [dead_letter(source, reason, item, now) for item, reason in rejects]
+    )
 
 
 def raw_reject(raw: bytes | None, reason: str) -> tuple[Any, str]:

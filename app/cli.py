@@ -98,25 +98,25 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    os.environ.update(worker_env(args))
     from app.config.loader import ConfigError, load_file
-    from app.dlq import run_replay
+    from app.dlq_replay import DlqReplay
     from app.settings import Settings
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(worker_env(args))
     try:
         config = load_file(settings.pipelines)
     except ConfigError as exc:
         print("\n".join(exc.errors), file=sys.stderr)
         return EXIT_CONFIG
-    return run_replay(
+    replay = DlqReplay(
         config,
         settings.broker,
         settings.topic_prefix + "dlq",
         f"{settings.app_id}-dlq-replay",
-        args.id,
         settings.broker_credentials,
+        timeout=args.timeout,
     )
+    return replay.run(args.id, dry_run=args.dry_run)
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
@@ -186,6 +186,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--pipelines", help="pipelines.yaml with the receivers")
     d.add_argument("--broker", help="kafka://host:port")
     d.add_argument("--id", help="replay only the notification with this id")
+    d.add_argument(
+        "--dry-run", action="store_true", help="list what would be replayed; send nothing"
+    )
+    d.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to read dlq to its end (default 30)"
+    )
     k = sub.add_parser("ack", help="acknowledge an alert group: it stops repeating")
     k.add_argument("--tenant", required=True)
     k.add_argument("--group-key", required=True, help='e.g. {}:{alertname="HighCpu"}')

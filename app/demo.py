@@ -25,7 +25,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from app.broker import free_port, start_broker, stop_process, wait_for_port
-from app.client import get_alerts_system
+from app.client import AlertsSystem, get_alerts_system
 
 
 def _line(payload: dict) -> str:
@@ -114,8 +114,7 @@ async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float 
     raise TimeoutError("the worker did not become healthy")
 
 
-async def _traffic(broker: str, stop: asyncio.Event) -> None:
-    client = get_alerts_system({"broker": broker})
+async def _traffic(client: AlertsSystem, stop: asyncio.Event) -> None:
     start = time.time()
     while not stop.is_set():
         now = time.time()
@@ -164,6 +163,7 @@ async def _run(pipelines: str, data_dir: Path) -> int:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    client = get_alerts_system({"broker": broker})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -183,12 +183,15 @@ async def _run(pipelines: str, data_dir: Path) -> int:
             "ready: web-1 runs hot for 30 s of every minute; notifications below (Ctrl-C stops)\n",
             flush=True,
         )
-        await _traffic(broker, stop)
+        await _traffic(client, stop)
     except (RuntimeError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 1
     finally:
+        # Every client of the broker first, so none logs the broker going away.
         stop_process(worker, 15)
+        client.close()
+        client.producer.close()
         await runner.cleanup()
         smtp.stop()
         stop_process(broker_proc, 5)
