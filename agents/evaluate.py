@@ -17,11 +17,9 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from faust.web import Request, Response, View
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
-from app.api import tenant_read
 from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.pipeline import pipeline_config
 from app.settings import settings
@@ -31,8 +29,8 @@ from models.detectors.forecast import Forecaster
 from models.detectors.threshold import AutoThreshold
 from models.rules.anomaly import AnomalyEvaluator
 from models.rules.evaluator import RuleEvaluator, SeriesKey, SeriesState
-from models.rules.sample import Sample, parse_many
-from models.wire import WireError, decode_batch
+from models.rules.sample import decode_samples
+from models.wire import WireError
 from tables import rule_state, series_models
 
 log = logging.getLogger(__name__)
@@ -40,7 +38,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = float(os.environ.get("ALERTSTREAM_CHECKPOINT_EVERY", "30"))
 """Seconds between checkpoints of learned models (state transitions are written at once)."""
 
-_rules = pipeline_config().rules
+_rules = [r.to_spec() for r in pipeline_config().rules]
 evaluator = RuleEvaluator(r for r in _rules if r.kind in ("threshold", "predict"))
 anomaly = AnomalyEvaluator(r for r in _rules if r.kind == "anomaly")
 _anomaly_rules = {r.alert for r in _rules if r.kind == "anomaly"}
@@ -100,19 +98,19 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
         partition = event.message.partition
         owned.ensure(partition)
         now = time.time()
+        tenant = event.key.decode() if event.key else None
         try:
-            items = decode_batch(event.value)
+            samples, bad = decode_samples(event.value, tenant, now)
         except WireError as exc:
             stats["rejected"] += 1
             await dead_letters("metrics", event.key, [raw_reject(event.value, str(exc))])
             continue
-        tenant = event.key.decode() if event.key else None
-        samples, bad = parse_many(Sample, items, tenant, now)
         stats["samples"] += len(samples)
-        stats["rejected"] += len(bad)
-        await dead_letters("metrics", event.key, bad)
-        for s in samples:
-            partition_of_tenant[s.tenant] = partition
+        if bad:
+            stats["rejected"] += len(bad)
+            await dead_letters("metrics", event.key, bad)
+        for t in {s.tenant for s in samples}:
+            partition_of_tenant[t] = partition
         stats["matched"] += evaluator.add(samples, now)
         if anomaly.by_metric:
             alerts = anomaly.add(samples, now)
@@ -164,7 +162,7 @@ async def close_windows() -> None:
 
 
 def _describe(key: SeriesKey, model: Any, now: float) -> dict[str, Any]:
-    """What a learned model currently believes, for the web view."""
+    """What a learned model currently believes."""
     out: dict[str, Any] = {"rule": key[1], "labels": dict(key[2]), "model": type(model).__name__}
     if isinstance(model, AutoThreshold):
         band = model.band(now)
@@ -175,30 +173,21 @@ def _describe(key: SeriesKey, model: Any, now: float) -> dict[str, Any]:
     return out
 
 
-@app.page("/api/v1/models")
-class LearnedModels(View):
-    """The learned per-series state of this tenant's rules: auto-threshold bands,
-    forecasts, anomaly detectors' expected ranges (``?tenant=`` or X-Scope-OrgID)."""
-
-    async def get(self, request: Request) -> Response:
-        def local(tenant: str) -> list[dict[str, Any]]:
-            now = time.time()
-            out = [
-                _describe(k, m, now) for k, m in list(evaluator.models.items()) if k[0] == tenant
-            ]
-            for key, series in list(anomaly.series.items()):
-                if key[0] == tenant:
-                    expected = series.model.expected_range()
-                    out.append(
-                        {
-                            "rule": key[1],
-                            "labels": dict(key[2]),
-                            "model": type(series.model).__name__,
-                            "points": series.seen,
-                            "expected_range": list(expected) if expected else None,
-                            "firing": series.firing,
-                        }
-                    )
-            return out
-
-        return await tenant_read(request, local)
+def learned_models(tenant: str, now: float) -> list[dict[str, Any]]:
+    """What this worker's learned models believe for one tenant: auto-threshold bands,
+    forecasts, anomaly detectors' expected ranges (served by ``GET /api/v1/models``)."""
+    out = [_describe(k, m, now) for k, m in list(evaluator.models.items()) if k[0] == tenant]
+    for key, series in list(anomaly.series.items()):
+        if key[0] == tenant:
+            expected = series.model.expected_range()
+            out.append(
+                {
+                    "rule": key[1],
+                    "labels": dict(key[2]),
+                    "model": type(series.model).__name__,
+                    "points": series.seen,
+                    "expected_range": list(expected) if expected else None,
+                    "firing": series.firing,
+                }
+            )
+    return out

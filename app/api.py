@@ -11,18 +11,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import faust
 import orjson
 from faust.web import Request, Response, View
 
+from agents.evaluate import learned_models
+from agents.runtime import AlertRuntime
 from app.api_v2 import gathered
 from app.faust_app import alerts_topic, app, commands_topic, metrics_topic, send_batch
 from app.settings import settings
-from app.web import json_response, tenant_of
+from app.web import RuntimeView, json_response, tenant_of
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
 from models.alerting.alert import Alert
 from models.rules.sample import Sample, parse_many
 from models.wire import WireError, decode_batch
-from tables import active_alerts
 
 
 def error(status: int, reason: str, **extra: Any) -> Response:
@@ -77,8 +79,7 @@ class Metrics(View):
         return await accept(request, Sample, metrics_topic)
 
 
-@app.page("/api/v1/alerts")
-class Alerts(View):
+class Alerts(RuntimeView):
     async def post(self, request: Request) -> Response:
         return await accept(request, Alert, alerts_topic)
 
@@ -89,12 +90,20 @@ class Alerts(View):
             now = time.time()
             return [
                 {**a.to_wire(), "status": "firing"}
-                for alerts in list(active_alerts.values())
-                for a in list(alerts.alerts.values())
+                for a in self.runtime.live_alerts()
                 if a.tenant == tenant and not a.resolved_at(now)
             ]
 
         return await tenant_read(request, local)
+
+
+@app.page("/api/v1/models")
+class LearnedModels(View):
+    """The learned per-series state of this tenant's rules: auto-threshold bands,
+    forecasts, anomaly detectors' expected ranges (``?tenant=`` or X-Scope-OrgID)."""
+
+    async def get(self, request: Request) -> Response:
+        return await tenant_read(request, lambda tenant: learned_models(tenant, time.time()))
 
 
 @app.page("/api/v1/slack/interactions")
@@ -127,3 +136,8 @@ class SlackInteractions(View):
                 "text": f"{command['action']} by {who}: done",
             }
         )
+
+
+def register(app: faust.App, runtime: AlertRuntime) -> None:
+    """Serve the views that read the alert runtime."""
+    app.page("/api/v1/alerts")(type(Alerts.__name__, (Alerts,), {"runtime": runtime}))

@@ -26,6 +26,7 @@ from models.detectors import DETECTORS, make_detector
 from models.detectors.threshold import SEASONS, parse_auto
 from models.durations import Duration
 from models.rules.annotations import compile_template
+from models.rules.spec import AnomalySpec, PredictSpec, ThresholdSpec
 from models.rules.window import AGGREGATES
 
 _CONDITION = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
@@ -61,6 +62,17 @@ class _RuleBase(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from None
         return v
+
+    def _common(self) -> dict[str, Any]:
+        """The fields every rule spec shares (``models.rules.spec.RuleSpec``)."""
+        return {
+            "alert": self.alert,
+            "metric": self.metric,
+            "match": dict(self.match),
+            "severity": self.severity,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+        }
 
 
 class _Windowed(_RuleBase):
@@ -103,13 +115,22 @@ class ThresholdRule(_Windowed):
             parse_condition(v)
         return v
 
-    @property
-    def auto_quantile(self) -> float | None:
-        return parse_auto(self.condition)
-
-    @property
-    def op_threshold(self) -> tuple[str, float]:
-        return parse_condition(self.condition)
+    def to_spec(self) -> ThresholdSpec:
+        auto = parse_auto(self.condition)
+        op, threshold = parse_condition(self.condition) if auto is None else (None, None)
+        return ThresholdSpec(
+            **self._common(),
+            window=self.window,
+            grace=self.grace,
+            aggregate=self.aggregate,
+            for_=self.for_,
+            op=op,
+            threshold=threshold,
+            auto_quantile=auto,
+            seasonality=self.seasonality,
+            warmup=self.warmup,
+            tolerance=self.tolerance,
+        )
 
 
 class AnomalyRule(_RuleBase):
@@ -138,6 +159,16 @@ class AnomalyRule(_RuleBase):
             raise ValueError(f"params: {exc}") from None
         return self
 
+    def to_spec(self) -> AnomalySpec:
+        return AnomalySpec(
+            **self._common(),
+            detector=self.detector,
+            params=dict(self.params),
+            threshold=self.threshold,
+            warmup=self.warmup,
+            resolve_after=self.resolve_after,
+        )
+
 
 class PredictRule(_Windowed):
     """Forecast each series from its window aggregates; fire when the forecast crosses
@@ -151,6 +182,21 @@ class PredictRule(_Windowed):
     memory: Duration = Field(6 * 3600.0, description="how far back the trend looks")
     seasonal: bool = False
     window: Duration = 300.0
+
+    def to_spec(self) -> PredictSpec:
+        return PredictSpec(
+            **self._common(),
+            window=self.window,
+            grace=self.grace,
+            aggregate=self.aggregate,
+            for_=0.0,
+            limit=self.limit,
+            direction=self.direction,
+            horizon=self.horizon,
+            min_points=self.min_points,
+            memory=self.memory,
+            seasonal=self.seasonal,
+        )
 
 
 def _kind(value: Any) -> str:

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.config.rules import AnomalyRule
 from models.alerting.alert import FIRING, RESOLVED, Alert
 from models.detectors import Detector, make_detector
 from models.detectors.base import State
 from models.rules.annotations import render
 from models.rules.sample import Sample
+from models.rules.spec import AnomalySpec
 
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
@@ -50,8 +50,8 @@ class AnomalySeries:
 
 
 class AnomalyEvaluator:
-    def __init__(self, rules: Iterable[AnomalyRule]) -> None:
-        self.by_metric: dict[str, list[AnomalyRule]] = defaultdict(list)
+    def __init__(self, rules: Iterable[AnomalySpec]) -> None:
+        self.by_metric: dict[str, list[AnomalySpec]] = defaultdict(list)
         for rule in rules:
             self.by_metric[rule.metric].append(rule)
         self.series: dict[SeriesKey, AnomalySeries] = {}
@@ -85,7 +85,7 @@ class AnomalyEvaluator:
         return alerts
 
     def _step(
-        self, rule: AnomalyRule, key: SeriesKey, series: AnomalySeries, s: Sample, now: float
+        self, rule: AnomalySpec, key: SeriesKey, series: AnomalySeries, s: Sample, now: float
     ) -> Alert | None:
         expected = series.model.expected_range()
         score = series.model.score_one(s.value, s.ts)
@@ -109,7 +109,7 @@ class AnomalyEvaluator:
 
     @staticmethod
     def _alert(
-        rule: AnomalyRule,
+        rule: AnomalySpec,
         key: SeriesKey,
         s: Sample,
         score: float,

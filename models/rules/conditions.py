@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.config.rules import PredictRule, ThresholdRule
 from models.detectors.forecast import Forecaster
 from models.detectors.threshold import AutoThreshold
+from models.rules.spec import PredictSpec, ThresholdSpec
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -35,12 +35,13 @@ class StaticCondition:
     def __init__(self, op: str, threshold: float) -> None:
         self.check = _OPS[op]
         self.threshold = threshold
+        self.context: Context = {"threshold": threshold}  # the same for every window
 
     def new_model(self) -> None:
         return None
 
     def judge(self, model: None, value: float, ts: float) -> tuple[bool, Context]:
-        return self.check(value, self.threshold), {"threshold": self.threshold}
+        return self.check(value, self.threshold), self.context
 
 
 class AutoCondition:
@@ -75,7 +76,7 @@ class AutoCondition:
 class PredictCondition:
     """A forecast of the series reaching ``limit`` within ``horizon``."""
 
-    def __init__(self, rule: PredictRule) -> None:
+    def __init__(self, rule: PredictSpec) -> None:
         self.rule = rule
 
     def new_model(self) -> Forecaster:
@@ -110,10 +111,11 @@ class PredictCondition:
 Condition = StaticCondition | AutoCondition | PredictCondition
 
 
-def condition_for(rule: ThresholdRule | PredictRule) -> Condition:
-    if isinstance(rule, PredictRule):
+def condition_for(rule: ThresholdSpec | PredictSpec) -> Condition:
+    if isinstance(rule, PredictSpec):
         return PredictCondition(rule)
     q = rule.auto_quantile
     if q is not None:
         return AutoCondition(q, rule.seasonality, rule.warmup, rule.tolerance)
-    return StaticCondition(*rule.op_threshold)
+    assert rule.op is not None and rule.threshold is not None
+    return StaticCondition(rule.op, rule.threshold)

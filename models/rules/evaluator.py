@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
-from app.config.rules import PredictRule, ThresholdRule
 from models.alerting.alert import FIRING, RESOLVED, Alert
 from models.rules.annotations import render
 from models.rules.conditions import Context, condition_for
 from models.rules.sample import Sample
+from models.rules.spec import PredictSpec, ThresholdSpec
 from models.rules.window import WindowAggregate, needs_values
 
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # tenant, rule name, sorted labels
-WindowedRule = ThresholdRule | PredictRule
+WindowedRule = ThresholdSpec | PredictSpec
+_TENANT = attrgetter("tenant")
+_TS = attrgetter("ts")
 
 
 @dataclass(slots=True)
@@ -46,19 +49,19 @@ class SeriesState:
 
 
 class CompiledRule:
-    """A rule ready to evaluate, with its open windows: (tenant, labels, start) -> window."""
+    """A rule ready to evaluate, with its open windows: (tenant, labels, start) -> aggregate."""
 
     __slots__ = ("condition", "for_", "grace", "keep", "match", "open", "rule", "window")
 
     def __init__(self, rule: WindowedRule) -> None:
         self.rule = rule
         self.condition = condition_for(rule)
-        self.for_ = getattr(rule, "for_", 0.0)
+        self.for_ = rule.for_
         self.match = tuple(rule.match.items())
         self.keep = needs_values(rule.aggregate)
         self.window = rule.window
         self.grace = rule.grace
-        self.open: dict[WindowKey, tuple[dict[str, str], WindowAggregate]] = {}
+        self.open: dict[WindowKey, WindowAggregate] = {}
 
 
 WindowKey = tuple[str, tuple[tuple[str, str], ...], float]  # tenant, sorted labels, start
@@ -85,24 +88,24 @@ class RuleEvaluator:
         self.dirty_models: set[SeriesKey] = set()
         self.late = 0  # samples for windows already closed
 
-    def add(self, samples: Iterable[Sample], now: float) -> int:
-        """Fold a batch of samples into their windows; returns how many matched a rule.
+    def add(self, samples: Sequence[Sample], now: float) -> int:
+        """Fold one record's samples into their windows; returns how many matched a rule.
 
-        The hot path of the metrics agent: a few dict operations per sample and rule."""
+        The hot path of the metrics agent.  Tenant bookkeeping (event time, last seen) is
+        done once per tenant of the batch; per sample and matching rule it is one series
+        key, one dict lookup and the aggregate's update."""
+        if not samples:
+            return 0
+        self._saw(samples, now)
         matched = 0
         by_metric = self.by_metric
-        watermark = self.watermark
-        last_seen = self.last_seen
         for s in samples:
-            ts = s.ts
-            last_seen[s.tenant] = now
-            if ts > watermark.get(s.tenant, -math.inf):
-                watermark[s.tenant] = ts
             compiled = by_metric.get(s.name)
-            if not compiled:
+            if compiled is None:
                 continue
             labels = s.labels
             lkey = None
+            ts = s.ts
             for c in compiled:
                 if c.match and any(labels.get(k) != v for k, v in c.match):
                     continue
@@ -110,17 +113,40 @@ class RuleEvaluator:
                     lkey = tuple(sorted(labels.items()))
                 start = ts - ts % c.window
                 key = (s.tenant, lkey, start)
-                slot = c.open.get(key)
-                if slot is None:
-                    close_at = start + c.window + c.grace
-                    if close_at <= self.closed_until.get(s.tenant, -math.inf):
-                        self.late += 1
+                agg = c.open.get(key)
+                if agg is None:
+                    agg = self._open(c, key)
+                    if agg is None:
                         continue
-                    slot = c.open[key] = (labels, WindowAggregate(c.keep))
-                    self.closes.setdefault(s.tenant, {}).setdefault(close_at, []).append((c, key))
-                slot[1].add(s.value, ts)
+                agg.add(s.value, ts)
                 matched += 1
         return matched
+
+    def _saw(self, samples: Sequence[Sample], now: float) -> None:
+        """Advance each tenant's event time to its newest sample and mark it seen now."""
+        tenants = set(map(_TENANT, samples))
+        if len(tenants) == 1:
+            newest = {tenants.pop(): max(map(_TS, samples))}
+        else:
+            newest = {}
+            for s in samples:
+                if s.ts > newest.get(s.tenant, -math.inf):
+                    newest[s.tenant] = s.ts
+        for tenant, ts in newest.items():
+            self.last_seen[tenant] = now
+            if ts > self.watermark.get(tenant, -math.inf):
+                self.watermark[tenant] = ts
+
+    def _open(self, c: CompiledRule, key: WindowKey) -> WindowAggregate | None:
+        """A new window for ``key``, or None (counted as late) if it has already closed."""
+        tenant, _, start = key
+        close_at = start + c.window + c.grace
+        if close_at <= self.closed_until.get(tenant, -math.inf):
+            self.late += 1
+            return None
+        agg = c.open[key] = WindowAggregate(c.keep)
+        self.closes.setdefault(tenant, {}).setdefault(close_at, []).append((c, key))
+        return agg
 
     def close(self, now: float) -> tuple[list[Alert], dict[SeriesKey, SeriesState]]:
         """Close due windows; returns alerts to emit and the series states that changed."""
@@ -142,10 +168,9 @@ class RuleEvaluator:
         changed: dict[SeriesKey, SeriesState],
     ) -> None:
         for c, key in windows:
-            slot = c.open.pop(key, None)
-            if slot is None:  # forgotten on a rebalance
+            agg = c.open.pop(key, None)
+            if agg is None:  # forgotten on a rebalance
                 continue
-            labels, agg = slot
             tenant, lkey, start = key
             series: SeriesKey = (tenant, c.rule.alert, lkey)
             value = agg.result(c.rule.aggregate, c.window)
@@ -153,20 +178,20 @@ class RuleEvaluator:
                 continue
             end = start + c.window
             holds, context = self._judge(c, series, value, end)
-            state = self.state.get(series) or SeriesState()
+            state = self.state.get(series)
+            if state is None:
+                if not holds:  # the common case: nothing pending, nothing to change
+                    continue
+                state = SeriesState()
             before = (state.pending_since, state.firing)
             if holds:
                 state.pending_since = state.pending_since or start
                 if end - state.pending_since >= c.for_:
                     state.firing = True
-                    alerts.append(
-                        self._alert(c, series, labels, value, FIRING, state, now, context)
-                    )
+                    alerts.append(self._alert(c, series, value, FIRING, state, now, context))
             else:
                 if state.firing:
-                    alerts.append(
-                        self._alert(c, series, labels, value, RESOLVED, state, now, context)
-                    )
+                    alerts.append(self._alert(c, series, value, RESOLVED, state, now, context))
                 state.pending_since, state.firing = 0.0, False
             if (state.pending_since, state.firing) != before:
                 changed[series] = state
@@ -191,7 +216,6 @@ class RuleEvaluator:
     def _alert(
         c: CompiledRule,
         series: SeriesKey,
-        sample_labels: dict[str, str],
         value: float,
         status: str,
         state: SeriesState,
@@ -200,7 +224,7 @@ class RuleEvaluator:
     ) -> Alert:
         rule = c.rule
         labels = {
-            **sample_labels,
+            **dict(series[2]),
             **rule.labels,
             "alertname": rule.alert,
             "severity": rule.severity,

@@ -1,55 +1,35 @@
-"""Metric samples (topic `metrics`) and events (topic `events`)."""
+"""Metric samples (topic `metrics`): decoded in C, validated item by item only when needed.
+
+A record of well-formed samples is decoded by msgspec straight into ``Sample`` structs
+(~0.2 µs a sample).  If anything in it is not strictly well-formed (a bad item, a label
+value that needs coercing to a string, invalid JSON), the record takes the per-item path
+instead, which accepts and rejects exactly what it always did and names every reason.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from models.alerting.alert import DEFAULT_TENANT
-from models.wire import WireError, string_map
+from models.wire import WireError, decode_batch, string_map
 
 
-@dataclass(slots=True)
-class Sample:
-    tenant: str
-    name: str
-    labels: dict[str, str]
+class Sample(msgspec.Struct, kw_only=True, gc=False):
+    """One sample.  ``tenant`` and ``ts`` are only empty/NaN between decoding and
+    ``decode_samples`` filling them from the record's key and the arrival time."""
+
+    tenant: str = ""
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    labels: dict[str, str] = {}
     value: float
-    ts: float
+    ts: float = math.nan
 
     @classmethod
     def from_wire(cls, obj: Any, tenant: str | None, now: float) -> Sample:
         """Validate one sample; raises WireError with the reason (NaN/inf included)."""
-        # the common case, checked with exact types: a well-formed sample costs ~1 µs
-        if type(obj) is dict:
-            name, value, labels = obj.get("name"), obj.get("value"), obj.get("labels")
-            ts = obj.get("ts", now)
-            tv, tt = type(value), type(ts)
-            if (
-                type(name) is str
-                and name
-                and (tv is float or tv is int)
-                and value - value == 0
-                and (tt is float or tt is int)
-                and ts - ts == 0
-                and (
-                    labels is None
-                    or (type(labels) is dict and all(type(v) is str for v in labels.values()))
-                )
-            ):
-                return cls(
-                    obj.get("tenant") or tenant or DEFAULT_TENANT,
-                    name,
-                    labels or {},
-                    float(value),
-                    float(ts),
-                )
-        return cls._validate(obj, tenant, now)
-
-    @classmethod
-    def _validate(cls, obj: Any, tenant: str | None, now: float) -> Sample:
-        """The slow path: coerce what can be coerced, name what is wrong."""
         if not isinstance(obj, dict):
             raise WireError("sample: expected a JSON object")
         name = obj.get("name")
@@ -64,13 +44,12 @@ class Sample:
         if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
             raise WireError("ts: expected epoch seconds")
         labels = obj.get("labels")
-        labels = string_map(labels, "labels") if labels else {}
         return cls(
-            str(obj.get("tenant") or tenant or DEFAULT_TENANT),
-            name,
-            labels,
-            float(value),
-            float(ts),
+            tenant=str(obj.get("tenant") or tenant or DEFAULT_TENANT),
+            name=name,
+            labels=string_map(labels, "labels") if labels else {},
+            value=float(value),
+            ts=float(ts),
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -83,45 +62,29 @@ class Sample:
         }
 
 
-@dataclass(slots=True)
-class Event:
-    """A discrete event: the sample envelope with ``type`` and ``attributes`` for a value."""
+_DECODER = msgspec.json.Decoder(list[Sample] | Sample)
 
-    tenant: str
-    type: str
-    labels: dict[str, str]
-    attributes: dict[str, Any]
-    ts: float
 
-    @classmethod
-    def from_wire(cls, obj: Any, tenant: str | None, now: float) -> Event:
-        if not isinstance(obj, dict):
-            raise WireError("event: expected a JSON object")
-        kind = obj.get("type")
-        if not isinstance(kind, str) or not kind:
-            raise WireError("type: required, a non-empty string")
-        attributes = obj.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise WireError("attributes: expected an object")
-        ts = obj.get("ts", now)
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-            raise WireError("ts: expected epoch seconds")
-        return cls(
-            str(obj.get("tenant") or tenant or DEFAULT_TENANT),
-            kind,
-            string_map(obj.get("labels"), "labels"),
-            attributes,
-            float(ts),
-        )
+def decode_samples(
+    raw: bytes | None, tenant: str | None, now: float
+) -> tuple[list[Sample], list[tuple[Any, str]]]:
+    """The samples of one Kafka record and (item, reason) for each bad one.
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "tenant": self.tenant,
-            "type": self.type,
-            "labels": self.labels,
-            "attributes": self.attributes,
-            "ts": self.ts,
-        }
+    Raises WireError when the record as a whole is not a JSON object or array."""
+    try:
+        doc = _DECODER.decode(raw) if raw else None
+    except msgspec.DecodeError:
+        doc = None
+    if doc is None:  # something needs a reason or a coercion: item by item
+        return parse_many(Sample, decode_batch(raw), tenant, now)
+    samples = doc if type(doc) is list else [doc]
+    default = tenant or DEFAULT_TENANT
+    for s in samples:
+        if not s.tenant:
+            s.tenant = default
+        if s.ts != s.ts:  # NaN: no timestamp sent (JSON cannot carry a NaN)
+            s.ts = now
+    return samples, []
 
 
 def parse_many(

@@ -23,11 +23,13 @@ def errors_of(text: str, env: dict | None = None) -> list[str]:
 def test_the_repository_pipelines_file_validates():
     config = load_file(ROOT / "pipelines.yaml", ENV)
     [rule] = config.rules
-    assert (rule.alert, rule.aggregate, rule.window, rule.op_threshold) == (
+    spec = rule.to_spec()
+    assert (spec.alert, spec.aggregate, spec.window, spec.op, spec.threshold) == (
         "HighCpu",
         "avg",
         10.0,
-        (">", 90.0),
+        ">",
+        90.0,
     )
     assert config.route.group_wait == 1.0 and config.route.repeat_interval == 3600.0
     [(kind, index, webhook)] = config.receivers[0].integrations()

@@ -19,18 +19,18 @@ RULE = AnomalyRule.model_validate(
         "warmup": 150,
         "annotations": {"summary": "latency {{ value }} outside {{ lower | round(1) }}"},
     }
-)
+).to_spec()
 
 
 def series(n: int, start: float = 0.0, seed: int = 1) -> list[Sample]:
     rng = random.Random(seed)
     return [
         Sample(
-            "acme",
-            "latency",
-            {"svc": "api"},
-            100 + 10 * math.sin(i / 20) + rng.gauss(0, 2),
-            start + 60 * i,
+            tenant="acme",
+            name="latency",
+            labels={"svc": "api"},
+            value=100 + 10 * math.sin(i / 20) + rng.gauss(0, 2),
+            ts=start + 60 * i,
         )
         for i in range(n)
     ]
@@ -39,7 +39,9 @@ def series(n: int, start: float = 0.0, seed: int = 1) -> list[Sample]:
 def test_one_alert_per_spike_then_resolved():
     ev = AnomalyEvaluator([RULE])
     assert ev.add(series(400), now=0) == []
-    spike = [Sample("acme", "latency", {"svc": "api"}, 400.0, 400 * 60.0)]
+    spike = [
+        Sample(tenant="acme", name="latency", labels={"svc": "api"}, value=400.0, ts=400 * 60.0)
+    ]
     fired = ev.add(spike, now=0)
     assert [a.status for a in fired] == ["firing"]
     assert float(fired[0].annotations["anomaly_score"]) >= RULE.threshold
@@ -65,5 +67,7 @@ def test_restored_series_continues_without_warm_up():
     restored = AnomalyEvaluator([RULE])
     restored.restore(key, orjson.loads(orjson.dumps(state.to_wire())))
     assert restored.series[key].seen == 400
-    spike = [Sample("acme", "latency", {"svc": "api"}, 400.0, 400 * 60.0)]
+    spike = [
+        Sample(tenant="acme", name="latency", labels={"svc": "api"}, value=400.0, ts=400 * 60.0)
+    ]
     assert [a.status for a in restored.add(spike, now=0)] == ["firing"]

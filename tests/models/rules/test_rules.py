@@ -7,11 +7,13 @@ import random
 from app.config.rules import PredictRule, ThresholdRule
 from models.rules.evaluator import RuleEvaluator
 from models.rules.sample import Sample
+from models.rules.spec import ThresholdSpec
 
 
-def rule(**kw) -> ThresholdRule:
+def rule(**kw) -> ThresholdSpec:
+    """A threshold rule as pipelines.yaml would say it, built the way the worker builds it."""
     base = {"alert": "HighCpu", "metric": "cpu", "window": "10s", "condition": "> 90"}
-    return ThresholdRule.model_validate({**base, **kw})
+    return ThresholdRule.model_validate({**base, **kw}).to_spec()
 
 
 def feed(
@@ -25,7 +27,10 @@ def feed(
     out = []
     for i, v in enumerate(values):
         ts = start + i * step
-        ev.add([Sample("acme", "cpu", labels or {"host": "a"}, v, ts + 1)], ts)
+        ev.add(
+            [Sample(tenant="acme", name="cpu", labels=labels or {"host": "a"}, value=v, ts=ts + 1)],
+            ts,
+        )
         alerts, _ = ev.close(ts + step + 2.5)
         out.extend(alerts)
     return out
@@ -46,9 +51,9 @@ def test_static_threshold_fires_after_for_and_resolves():
 
 def test_samples_of_a_closed_window_are_late():
     ev = RuleEvaluator(idle_close=0, rules=[rule()])
-    ev.add([Sample("acme", "cpu", {}, 99, 1000.0)], now=1001.0)
+    ev.add([Sample(tenant="acme", name="cpu", labels={}, value=99, ts=1000.0)], now=1001.0)
     ev.close(1013.0)
-    ev.add([Sample("acme", "cpu", {}, 99, 1005.0)], now=1014.0)
+    ev.add([Sample(tenant="acme", name="cpu", labels={}, value=99, ts=1005.0)], now=1014.0)
     assert ev.late == 1 and not any(c.open for c in ev.compiled)
 
 
@@ -62,7 +67,13 @@ def test_a_backlog_is_evaluated_by_event_time_not_dropped():
         ts0 = 6_000.0 + 10 * batch
         ev.add(
             [
-                Sample("acme", "cpu", {"host": "a"}, values[batch * 10 + i], ts0 + i)
+                Sample(
+                    tenant="acme",
+                    name="cpu",
+                    labels={"host": "a"},
+                    value=values[batch * 10 + i],
+                    ts=ts0 + i,
+                )
                 for i in range(10)
             ],
             now,
@@ -79,8 +90,11 @@ def test_percentile_and_match():
     ev = RuleEvaluator(
         idle_close=0, rules=[rule(aggregate="p90", condition="> 85", match={"env": "prod"})]
     )
-    samples = [Sample("acme", "cpu", {"env": "prod"}, float(v), 1000 + v / 100) for v in range(100)]
-    samples.append(Sample("acme", "cpu", {"env": "dev"}, 1000.0, 1001))
+    samples = [
+        Sample(tenant="acme", name="cpu", labels={"env": "prod"}, value=float(v), ts=1000 + v / 100)
+        for v in range(100)
+    ]
+    samples.append(Sample(tenant="acme", name="cpu", labels={"env": "dev"}, value=1000.0, ts=1001))
     assert ev.add(samples, now=1000.0) == 100
     alerts, _ = ev.close(1013.0)
     assert [a.status for a in alerts] == ["firing"]  # p90 of 0..99 is 89.1
@@ -115,7 +129,7 @@ def test_predict_fires_before_a_linear_fill_reaches_its_limit():
             "limit": 95,
             "horizon": "4h",
         }
-    )
+    ).to_spec()
     ev = RuleEvaluator([r], idle_close=0)
     fill = [50 + 0.5 * i for i in range(90)]  # +0.5 % per 5 minutes, 95 reached at i=90
     alerts = feed(ev, fill, start=0.0, step=300.0)
@@ -128,3 +142,24 @@ def test_predict_fires_before_a_linear_fill_reaches_its_limit():
     eta = float(alerts[0].annotations["predicted_in"].rstrip("h"))
     assert 0 < eta <= 4.0
     assert first < 90 and fill[first] < 95
+
+
+def test_each_tenant_of_a_batch_keeps_its_own_event_time():
+    """One record carrying two tenants: acme's samples have moved past its window, beta's
+    have not, so only acme's window closes (idle close is far away)."""
+    ev = RuleEvaluator([rule()], idle_close=3600)
+
+    def sample(tenant: str, value: float, ts: float) -> Sample:
+        return Sample(tenant=tenant, name="cpu", labels={"host": "a"}, value=value, ts=ts)
+
+    batch = [sample("acme", 95, 1000.0), sample("beta", 97, 1001.0), sample("acme", 10, 1013.0)]
+    assert ev.add(batch, now=2000.0) == 3
+    assert (ev.watermark, ev.last_seen) == (
+        {"acme": 1013.0, "beta": 1001.0},
+        {"acme": 2000.0, "beta": 2000.0},
+    )
+    alerts, changed = ev.close(2000.0)
+    assert [(a.tenant, a.status, a.labels["host"]) for a in alerts] == [("acme", "firing", "a")]
+    assert list(changed) == [("acme", "HighCpu", (("host", "a"),))]
+    ev.add([sample("beta", 50, 1020.0)], now=2001.0)
+    assert [(a.tenant, a.status) for a in ev.close(2001.0)[0]] == [("beta", "firing")]
