@@ -3,8 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# quiet mkdocs-material's end-of-life banner
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run test lint format bench bench-nab clean
+.PHONY: install run test lint format docs docs-serve bench bench-nab clean
 
 install: $(STAMP)
 
@@ -17,9 +19,11 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/alertstream run
 
+# -rs lists every skipped test with its reason; the strict docs build fails on broken links.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/mkdocs build --strict
+	$(BIN)/pytest -q -rs
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,11 +33,17 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+docs: install
+	$(BIN)/mkdocs build --strict
+
+docs-serve: install
+	$(BIN)/mkdocs serve
+
 bench: install
-	$(BIN)/alertstream bench $(ARGS)
+	$(BIN)/python -m benchmarks.harness $(ARGS)
 
 bench-nab: install
 	$(BIN)/python -m benchmarks.nab.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site
