@@ -1,9 +1,13 @@
+from pathlib import Path
+
 import pytest
 from conftest import make_notification
 
 from app.config.receivers import Receiver
 from channels.registry import CHANNELS
 from channels.templating import check_template
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ALERTMANAGER_BLOCK = {
     "name": "team-x",
@@ -33,6 +37,24 @@ ALERTMANAGER_BLOCK = {
     ],
     "msteamsv2_configs": [{"webhook_url": "https://example.webhook.office.com/x"}],
 }
+
+
+def test_channels_is_the_package_and_lists_every_integration():
+    """tests/channels must not shadow the package (pytest's ``pythonpath = ["."]`` puts the
+    project root on sys.path), and the registry needs no import order to be complete."""
+    import channels
+
+    assert Path(channels.__file__).resolve() == ROOT / "channels" / "__init__.py"
+    assert sorted(CHANNELS) == [
+        "email",
+        "msteams",
+        "msteamsv2",
+        "pagerduty",
+        "slack",
+        "sns",
+        "twilio",
+        "webhook",
+    ]
 
 
 def test_every_registered_channel_has_a_receiver_field():

@@ -1,3 +1,4 @@
+import aiohttp
 import orjson
 from aiohttp import web
 from conftest import make_notification
@@ -108,19 +109,32 @@ async def test_web_api_posts_then_updates_the_message_on_resolve(peer, session):
     assert "xoxb-test" not in repr(r2) + str(r2.to_wire())
 
 
-async def test_state_handed_back_by_the_caller_is_used_after_a_restart(peer, session):
+async def test_after_a_restart_the_state_the_caller_kept_edits_the_message(peer, session):
     p = await peer(slack_web_api)
-    cfg = SlackConfig(token="xoxb-test", api_base_url=p.url("/api"), channel="C024BE91L")
-    ch = SlackChannel(cfg, session)
-    n = make_notification(
-        "slack",
-        "resolved",
-        extra={"channel_state": {"channel": "C024BE91L", "ts": "1700000000.000100"}},
+    rx = Receiver(
+        name="ops",
+        slack_configs=[
+            {
+                "token": "xoxb-test",
+                "api_base_url": p.url("/api"),
+                "channel": "C024BE91L",
+                "send_resolved": True,
+            }
+        ],
     )
-    rendered = ch.render(n)
-    assert rendered["url"] == p.url("/api/chat.update")
-    out = await ch.send(rendered)
-    assert out.ok
+    before = Deliverer({"ops": rx}, session)
+    fired = await before.deliver(make_notification("slack", "firing", id="f1"))
+    kept = fired.state  # what a caller keeps across restarts (the receipt carries it)
+    assert kept == {"channel": "C024BE91L", "ts": "1700000000.000100"}
+    # the worker restarts: a new Deliverer and HTTP session, no memory of the post
+    async with aiohttp.ClientSession() as fresh:
+        after = Deliverer({"ops": rx}, fresh)
+        assert not after.states
+        resolved = make_notification("slack", "resolved", id="r1", extra={"channel_state": kept})
+        receipt = await after.deliver(resolved)
+    assert receipt.status == "delivered", receipt
+    assert [r["path"] for r in p.requests] == ["/api/chat.postMessage", "/api/chat.update"]
+    assert p.requests[1]["json"]["ts"] == kept["ts"]
 
 
 async def test_web_api_errors_are_classified(peer, session):

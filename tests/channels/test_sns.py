@@ -8,7 +8,7 @@ from moto.sns.models import sns_backends
 
 from app.config.receivers import Receiver
 from channels.delivery import Deliverer
-from channels.sns import SNSChannel, SNSConfig
+from channels.sns import SMS_RATE, SNSChannel, SNSConfig
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -109,3 +109,12 @@ def test_exactly_one_target():
         SNSConfig.model_validate({"topic_arn": "arn:a", "phone_number": "+1"})
     with pytest.raises(ValueError, match="either"):
         SNSConfig.model_validate({})
+
+
+def test_sms_is_paced_per_phone_number_and_topics_are_not():
+    sms = SNSChannel(SNSConfig.model_validate({"sigv4": sigv4(), "phone_number": "+15551234567"}))
+    scope, limit = SNSChannel.rate_scope(sms.render(make_notification("sns")))
+    assert (scope, limit) == ("sns-sms:+15551234567", SMS_RATE)
+    topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"
+    topic = SNSChannel(SNSConfig.model_validate({"sigv4": sigv4(), "topic_arn": topic_arn}))
+    assert SNSChannel.rate_scope(topic.render(make_notification("sns")))[1].unlimited

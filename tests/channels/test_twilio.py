@@ -6,7 +6,7 @@ from conftest import make_notification
 
 from app.config.receivers import Receiver
 from channels.delivery import Deliverer
-from channels.twilio import TwilioConfig
+from channels.twilio import SMS_RATE, TwilioConfig
 
 SID = "AC00000000000000000000000000000001"
 TOKEN = "twilio-auth-token"
@@ -50,6 +50,9 @@ async def test_firing_and_resolved_sms(peer, session):
     assert f1["Body"] == "FIRING: HighCPU [critical] HighCPU on web-1"
     assert f2["Body"].startswith("RESOLVED: HighCPU [critical]")
     assert TOKEN not in repr(r1) + str(r1.to_wire())
+    # paced for the number pair: at most 15 messages in 30 s (Twilio's carrier filter)
+    gap = p.requests[1]["at"] - p.requests[0]["at"]
+    assert gap >= 1 / SMS_RATE.rate - 0.1, gap
 
 
 async def test_long_sms_is_cut_to_one_segment_and_bad_number_gives_up(peer, session):
