@@ -52,7 +52,7 @@ class DeliveryConfig(BaseModel):
     """How channel senders deliver (see channels/delivery.py): retries with full-jitter
     backoff within a budget, a circuit breaker per destination, and rate limits per
     destination.  By default only destinations whose provider documents a limit are
-    paced (Slack channels, PagerDuty routing keys, SMS numbers: channels/policy.py);
+    paced (Slack channels, PagerDuty routing keys, SMS numbers: each channel's rate_scope);
     webhooks, email and Teams are not, as in Alertmanager.  ``rate`` paces every
     other destination; ``channel_rate_limits`` sets the per-destination rate of a
     channel kind (0 lifts its provider limit); ``rate_limits`` caps a receiver
