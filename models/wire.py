@@ -7,7 +7,7 @@ one Kafka record is one Faust event (~100-150 µs) however much it carries.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -76,7 +76,7 @@ def format_time(ts: float) -> str:
     """RFC 3339 with milliseconds in UTC, as Alertmanager's JSON shows times."""
     if ts <= 0:
         return "0001-01-01T00:00:00Z"
-    return datetime.utcfromtimestamp(ts).isoformat(timespec="milliseconds") + "Z"
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None).isoformat("T", "milliseconds") + "Z"
 
 
 def string_map(value: Any, field: str) -> dict[str, str]:
