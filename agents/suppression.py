@@ -20,24 +20,24 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import faust
 import orjson
 
-from app.faust_app import app
-from app.pipeline import pipeline_config
-from app.settings import settings
+from app.config.schema import PipelinesConfig
+from app.settings import bootstrap_servers
 from models.alerting.alert import Alert
 from models.notify.routing import Route
 from models.suppression.inhibit import Inhibitor
 from models.suppression.silences import Silence, SilenceIndex
 from models.suppression.timeintervals import NamedTimeIntervals, is_active
-from tables import silences as silences_table
+from tables.store import PartitionStore
 
 log = logging.getLogger(__name__)
 
 
 class Suppressor:
-    def __init__(self) -> None:
-        config = pipeline_config()
+    def __init__(self, config: PipelinesConfig, table: PartitionStore) -> None:
+        self.table = table
         self.intervals: dict[str, NamedTimeIntervals] = {
             t.name: t.build() for t in config.time_intervals
         }
@@ -56,6 +56,14 @@ class Suppressor:
 
     def mutes(self, labels: Mapping[str, str], now: float) -> bool:
         return self.inhibitor.mutes(labels, now) or bool(self.silences.mutes(labels, now))
+
+    def epoch(self, now: float) -> tuple[int, int, float] | None:
+        """What ``mutes`` answers depend on; None when they may change any moment.
+        Unchanged epoch: the answers given before still hold."""
+        until = self.silences.next_change(now)
+        if until is None:
+            return None
+        return (self.silences.version, self.inhibitor.version, until)
 
     def route_muted(self, route: Route, now: float) -> bool:
         """Mute time intervals hit, or active time intervals given and none active."""
@@ -93,34 +101,29 @@ class Suppressor:
         return self.silences.mutes(labels, now), self.inhibitor.all_inhibitors(labels, now)
 
 
-suppressor = Suppressor()
+def register(app: faust.App, suppressor: Suppressor, broker: str) -> None:
+    """Tail the silences changelog on every worker (see the module docstring)."""
+
+    @app.task
+    async def replicate_silences() -> None:
+        # on an error, log it and start over from the beginning (applying is idempotent)
+        while True:
+            try:
+                await _tail_silences(app, suppressor, broker)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("silence replication failed; restarting")
+                await asyncio.sleep(1.0)
 
 
-def _bootstrap() -> list[str]:
-    return [u.strip().removeprefix("kafka://") for u in settings.broker.split(";") if u.strip()]
-
-
-@app.task
-async def replicate_silences() -> None:
-    """Tail the silences changelog on every worker (see the module docstring); on an
-    error, log it and start over from the beginning (applying a record is idempotent)."""
-    while True:
-        try:
-            await _tail_silences()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("silence replication failed; restarting")
-            await asyncio.sleep(1.0)
-
-
-async def _tail_silences() -> None:
+async def _tail_silences(app: faust.App, suppressor: Suppressor, broker: str) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    topic = silences_table.table.changelog_topic.get_topic_name()
+    topic = suppressor.table.topic
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=_bootstrap(),
+        bootstrap_servers=bootstrap_servers(broker).split(","),
         group_id=None,
         enable_auto_commit=False,
         **credentials_to_aiokafka_auth(app.conf.broker_credentials),

@@ -87,7 +87,7 @@ def declare_topics(
     """
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from app.client import bootstrap_servers, security_config
+    from app.settings import bootstrap_servers, security_config
 
     admin = AdminClient(
         {"bootstrap.servers": bootstrap_servers(broker), **security_config(credentials)}

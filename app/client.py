@@ -22,44 +22,11 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaException, Producer
 
+from app.settings import bootstrap_servers, security_config
 from models.alerting.alert import DEFAULT_TENANT, Alert, AlertSeverity
 from models.rules.sample import Sample
 
 __all__ = ["AlertSeverity", "AlertsSystem", "get_alerts_system"]
-
-
-_MECHANISMS = {
-    "sasl_plain": "PLAIN",
-    "sasl_scram256": "SCRAM-SHA-256",
-    "sasl_scram512": "SCRAM-SHA-512",
-}
-
-
-def security_config(spec: str) -> dict[str, str]:
-    """librdkafka settings for ALERTSTREAM_BROKER_CREDENTIALS: '', 'ssl',
-    'sasl_plain:USER:PASSWORD', 'sasl_scram256:...', 'sasl_scram512:...', each SASL form
-    over TLS with an 'ssl+' prefix (the same forms the worker's Faust app accepts)."""
-    if not spec:
-        return {}
-    tls = spec.startswith("ssl")
-    rest = spec.removeprefix("ssl+").removeprefix("ssl").lstrip(":")
-    if not rest:
-        return {"security.protocol": "SSL"}
-    mechanism, user, password = rest.split(":", 2)
-    if mechanism not in _MECHANISMS:
-        raise ValueError(f"unknown SASL mechanism {mechanism!r}; one of {sorted(_MECHANISMS)}")
-    return {
-        "security.protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
-        "sasl.mechanisms": _MECHANISMS[mechanism],
-        "sasl.username": user,
-        "sasl.password": password,
-    }
-
-
-def bootstrap_servers(broker: str) -> str:
-    """``kafka://a:9092;kafka://b:9092`` (Faust's form) -> ``a:9092,b:9092``."""
-    parts = broker.replace(";", ",").split(",")
-    return ",".join(p.strip().removeprefix("kafka://") for p in parts if p.strip())
 
 
 class AlertsSystem:

@@ -6,11 +6,14 @@ query parameter (for clients that cannot set headers).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from faust.web import Request, Response
+from faust.web import Request, Response, View
+
+if TYPE_CHECKING:
+    from agents.runtime import AlertRuntime
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -21,3 +24,10 @@ def json_response(data: Any, status: int = 200) -> Response:
 def tenant_of(request: Request) -> str | None:
     """The tenant the request names, None if it names none."""
     return request.headers.get("X-Scope-OrgID") or request.query.get("tenant") or None
+
+
+class RuntimeView(View):
+    """A view that answers from this worker's alert runtime, given at registration
+    (``register(app, runtime)`` in the module that defines the view)."""
+
+    runtime: AlertRuntime

@@ -1,15 +1,37 @@
-"""What a worker process loads: the app, every agent, and the HTTP API.
+"""What a worker process loads: the app, the alert runtime, every agent, and the HTTP API.
 
 Faust's own command line runs it: ``faust -A app.worker worker`` (``alertstream worker``
-sets the environment first and does exactly that).
+sets the environment first and does exactly that).  The alert runtime is built here,
+once, from the validated pipelines file, and handed to what uses it.
 """
 
-import agents.alerts
-import agents.commands
 import agents.evaluate
 import agents.notify  # noqa: F401
-import app.api
-import app.api_v2
-from app.faust_app import app
+import tables
+from agents import alerts, commands, suppression
+from agents.runtime import AlertRuntime, Stores
+from app import api, api_v2
+from app.faust_app import alerts_topic, app, commands_topic
+from app.pipeline import pipeline_config
+from app.settings import settings
+
+runtime = AlertRuntime(
+    app,
+    pipeline_config(),
+    settings,
+    Stores(
+        tables.checkpoint,
+        tables.alerts,
+        tables.groups,
+        tables.nflog,
+        tables.history,
+        tables.silences,
+    ),
+)
+alerts.register(app, alerts_topic, runtime, settings.tick)
+commands.register(app, commands_topic, runtime)
+suppression.register(app, runtime.suppressor, settings.broker)
+api.register(app, runtime)
+api_v2.register(app, runtime)
 
 __all__ = ["app"]

@@ -1,49 +1,57 @@
-"""The pipeline's state: RocksDB-backed, changelogged Faust tables.
+"""The pipeline's durable state: RocksDB-backed, changelogged Faust tables.
 
 Each is partitioned like the topics (by tenant), so the worker that owns a tenant's
-partition owns its state; hot state is kept in memory in front of them and written
-only on state transitions, coalesced per batch.
+partition owns its state.  Writes are staged and committed per batch, and the changelog
+is acknowledged before Faust commits input offsets (``tables/store.py``).  The hot state
+lives in memory in the objects that own it (``agents/runtime.py``), not here.
 """
 
 from app.faust_app import app
-from tables.store import PartitionStore
+from app.settings import settings
+from tables.store import Checkpoint, CheckpointSensor, PartitionStore
+
+checkpoint = Checkpoint(settings)
+app.sensors.add(CheckpointSensor(checkpoint))
 
 alerts = PartitionStore(
-    app, "alerts", help="fingerprint -> the alert (labels, annotations, status, times)"
+    app, checkpoint, "alerts", help="fingerprint -> the alert (labels, annotations, status, times)"
 )
 groups = PartitionStore(
-    app, "groups", help="tenant/group key -> aggregation group: route, members, timers"
+    app, checkpoint, "groups", help="tenant/route/group key -> aggregation group and its timer"
 )
 nflog = PartitionStore(
-    app, "nflog", help="group key/receiver -> what was last notified (dedup across restarts)"
+    app,
+    checkpoint,
+    "nflog",
+    help="group key/receiver -> what was last notified (dedup across restarts)",
+)
+history = PartitionStore(
+    app,
+    checkpoint,
+    "history",
+    help="fingerprint -> the alert's last state changes and notifications",
 )
 rule_state = PartitionStore(
-    app, "rule_state", help="tenant/rule/series -> pending/firing state of threshold rules"
+    app,
+    checkpoint,
+    "rule_state",
+    help="tenant/rule/series -> pending/firing state of threshold rules",
 )
-
-# The hot in-memory state in front of the tables, shared by agents and the HTTP API.
-from collections import defaultdict  # noqa: E402
-
-from models.alerting.lifecycle import AlertSet  # noqa: E402
-
-active_alerts: defaultdict[int, AlertSet] = defaultdict(AlertSet)
-"""partition -> the alerts of that partition (firing, and resolved until notified)."""
-
 delivered = PartitionStore(
-    app, "delivered", help="notification id -> when it was delivered (no resend after a crash)"
+    app,
+    checkpoint,
+    "delivered",
+    help="notification id -> when it was delivered (no resend after a crash)",
 )
-
 silences = PartitionStore(
     app,
+    checkpoint,
     "silences",
     help="silence id -> the silence (compact form); every worker tails its changelog",
 )
-history = PartitionStore(
-    app, "history", help="fingerprint -> the alert's last state changes and notifications"
-)
-
 series_models = PartitionStore(
     app,
+    checkpoint,
     "series_models",
     help="tenant/rule/series -> learned model (anomaly detector, auto band, forecaster)",
 )

@@ -6,13 +6,17 @@ webhook payload translate them to Alertmanager's camelCase at the edge.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+import orjson
+
 from models.alerting.fingerprint import fingerprint
-from models.wire import WireError, format_time, parse_time, string_map
+from models.wire import WireError, decode_batch, format_time, parse_time, string_map
 
 
 class AlertSeverity(StrEnum):
@@ -44,9 +48,17 @@ class Alert:
     source: str = ""
     generator_url: str = ""
     fingerprint: str = ""
-    # the last webhook form and what it was made from: a group's alerts are rendered at
-    # every flush, and most have not changed since the last one
-    _webhook: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    # bookkeeping of the alert path, kept on the alert instead of in side dicts
+    # (one object per active alert is the memory budget):
+    groups: int = field(default=0, repr=False, compare=False)  # groups holding it
+    stored_ends: float = field(default=0.0, repr=False, compare=False)  # ends_at persisted
+    noted: str = field(default="", repr=False, compare=False)  # status last in history
+    mute: tuple[Any, bool] | None = field(default=None, repr=False, compare=False)
+    # the webhook form as JSON and what it was made from: a group's alerts are
+    # rendered at every flush, and most have not changed since the last one
+    _webhook: tuple[Any, orjson.Fragment] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -117,16 +129,20 @@ class Alert:
             "fingerprint": self.fingerprint,
         }
 
+    def webhook_json(self, now: float) -> orjson.Fragment:
+        """``to_webhook`` encoded once and reused while the alert is unchanged, so a
+        notification of a large group is assembled from bytes, not re-encoded."""
+        made_from = (self.resolved_at(now), self.starts_at, self.ends_at, id(self.annotations))
+        cached = self._webhook
+        if cached is not None and cached[0] == made_from:
+            return cached[1]
+        fragment = orjson.Fragment(orjson.dumps(self.to_webhook(now)))
+        self._webhook = (made_from, fragment)
+        return fragment
+
     def to_webhook(self, now: float) -> dict[str, Any]:
         """The alert as it appears in Alertmanager's webhook payload (version 4)."""
         resolved = self.resolved_at(now)
-        made_from = (resolved, self.starts_at, self.ends_at, id(self.annotations))
-        if self._webhook is not None and self._webhook[0] == made_from:
-            return self._webhook[1]
-        self._webhook = (made_from, self._render_webhook(resolved))
-        return self._webhook[1]
-
-    def _render_webhook(self, resolved: bool) -> dict[str, Any]:
         return {
             "status": RESOLVED if resolved else FIRING,
             "labels": self.labels,
@@ -136,3 +152,94 @@ class Alert:
             "generatorURL": self.generator_url,
             "fingerprint": self.fingerprint,
         }
+
+
+class _WireAlert(msgspec.Struct):
+    """The accepted shape of one alert on the wire, for msgspec's typed decoder. Both
+    our snake_case names and Alertmanager's camelCase ones are accepted."""
+
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    status: str = FIRING
+    tenant: str | None = None
+    name: str | None = None
+    alertname: str | None = None
+    severity: str | None = None
+    starts_at: float | str | None = None
+    startsAt: float | str | None = None
+    ends_at: float | str | None = None
+    endsAt: float | str | None = None
+    source: str | None = None
+    generator_url: str | None = None
+    generatorURL: str | None = None
+
+
+_DECODER = msgspec.json.Decoder(list[_WireAlert])
+_intern = sys.intern
+
+
+def _from_struct(w: _WireAlert, tenant: str | None, now: float) -> Alert:
+    """``Alert.from_wire`` for an item msgspec has already type-checked."""
+    labels = {k: _intern(v) for k, v in w.labels.items()}  # values repeat across alerts
+    tenant = w.tenant or labels.get("tenant") or tenant or DEFAULT_TENANT
+    if not labels.get("alertname"):
+        name = w.name or w.alertname
+        if not name:
+            raise WireError("labels.alertname: required")
+        labels["alertname"] = _intern(name)
+    if w.severity and "severity" not in labels:
+        labels["severity"] = _intern(w.severity)
+    labels["tenant"] = _intern(tenant)
+    status = w.status
+    if status not in (FIRING, RESOLVED):
+        raise WireError(f"status: {status!r} is not one of firing, resolved")
+    starts = w.starts_at if w.starts_at is not None else w.startsAt
+    ends = w.ends_at if w.ends_at is not None else w.endsAt
+    starts_at = parse_time(starts, "starts_at") if starts not in (None, "") else now
+    ends_at = parse_time(ends, "ends_at") if ends not in (None, "") else 0.0
+    if ends_at < 0 or starts_at < 0:
+        ends_at = max(ends_at, 0.0)
+        starts_at = max(starts_at, 0.0)
+    if status == RESOLVED and not ends_at:
+        ends_at = now
+    return Alert(
+        tenant=tenant,
+        labels=labels,
+        annotations=w.annotations,
+        status=status,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        source=w.source or "",
+        generator_url=w.generator_url or w.generatorURL or "",
+    )
+
+
+def parse_alerts(
+    raw: bytes | str, tenant: str | None, now: float
+) -> tuple[list[Alert], list[tuple[Any, str]]]:
+    """Decode and validate one record (a JSON object or array of alerts): the good
+    alerts, and (item, reason) for each bad one. Raises WireError if the record is not
+    JSON at all. A well-formed batch is decoded by msgspec at C speed; one with a bad
+    item is decoded item by item, so every reason is reported and the good ones kept."""
+    body = raw.lstrip() if isinstance(raw, bytes) else raw.encode().lstrip()
+    if body[:1] == b"[":
+        try:
+            items = _DECODER.decode(body)
+        except msgspec.DecodeError:
+            items = None
+        if items is not None:
+            good: list[Alert] = []
+            bad: list[tuple[Any, str]] = []
+            for w in items:
+                try:
+                    good.append(_from_struct(w, tenant, now))
+                except WireError as exc:
+                    bad.append((msgspec.to_builtins(w), str(exc)))
+            return good, bad
+    good, bad = [], []
+    for item in decode_batch(raw):
+        try:
+            good.append(Alert.from_wire(item, tenant, now))
+        except WireError as exc:
+            bad.append((item, str(exc)))
+    return good, bad

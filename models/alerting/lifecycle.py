@@ -19,14 +19,13 @@ class AlertSet:
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
         self._expiry: list[tuple[float, str]] = []  # (ends_at, fingerprint), checked lazily
-        self._stored_ends: dict[str, float] = {}  # ends_at as last written to the table
 
     def __len__(self) -> int:
         return len(self.alerts)
 
     def load(self, alert: Alert) -> None:
         self.alerts[alert.fingerprint] = alert
-        self._stored_ends[alert.fingerprint] = alert.ends_at
+        alert.stored_ends = alert.ends_at
         if alert.status == FIRING and alert.ends_at:
             heapq.heappush(self._expiry, (alert.ends_at, alert.fingerprint))
 
@@ -56,20 +55,26 @@ class AlertSet:
                 changed.append(old)
                 continue
             else:  # a refresh of a firing alert
+                before = old.ends_at
                 old.ends_at = new.ends_at
-                old.annotations = new.annotations
+                if new.annotations != old.annotations:
+                    old.annotations = new.annotations
                 if new.starts_at < old.starts_at:
                     old.starts_at = new.starts_at
-                stored = self._stored_ends.get(fp, 0.0)
+                stored = old.stored_ends
                 if stored and stored - now < (old.ends_at - now) / 2:
                     stale.append(old)
-                new = old
+                # the pending expiry entry is re-armed when it comes due (``expire``);
+                # a new one is needed only if the alert now ends sooner
+                if old.ends_at and (not before or old.ends_at < before):
+                    heapq.heappush(self._expiry, (old.ends_at, fp))
+                continue
             if new.status == FIRING and new.ends_at:
                 heapq.heappush(self._expiry, (new.ends_at, fp))
         for alert in changed:
-            self._stored_ends[alert.fingerprint] = alert.ends_at
+            alert.stored_ends = alert.ends_at
         for alert in stale:
-            self._stored_ends[alert.fingerprint] = alert.ends_at
+            alert.stored_ends = alert.ends_at
         return changed, stale
 
     def expire(self, now: float) -> list[Alert]:
@@ -79,11 +84,14 @@ class AlertSet:
         while heap and heap[0][0] <= now:
             _, fp = heapq.heappop(heap)
             alert = self.alerts.get(fp)
-            if alert and alert.status == FIRING and alert.ends_at and alert.ends_at <= now:
+            if alert is None or alert.status != FIRING or not alert.ends_at:
+                continue
+            if alert.ends_at <= now:
                 alert.status = RESOLVED
                 out.append(alert)
+            else:  # refreshed since: one entry per alert, re-armed at its new end
+                heapq.heappush(heap, (alert.ends_at, fp))
         return out
 
     def drop(self, fingerprint: str) -> None:
         self.alerts.pop(fingerprint, None)
-        self._stored_ends.pop(fingerprint, None)

@@ -105,3 +105,83 @@ def resolved_changed(entry: NflogEntry | None, resolved: Iterable[str]) -> bool:
     if entry is None:
         return False
     return not set(resolved) <= entry.resolved
+
+
+class NotificationLog:
+    """Every (group, receiver integration) entry of the partitions this worker owns, and
+    which entries changed since they were last persisted (``dirty``)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[int, NflogEntry]] = {}  # key -> (partition, entry)
+        self.dirty: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @staticmethod
+    def key(group_id: str, receiver: str, channel: str, index: int) -> str:
+        # "<tenant>/<route id>/<group key>|<receiver>|<channel>|<index>"
+        return f"{group_id}|{receiver}|{channel}|{index}"
+
+    def get(self, key: str) -> NflogEntry | None:
+        found = self.entries.get(key)
+        return None if found is None else found[1]
+
+    def record(
+        self,
+        partition: int,
+        key: str,
+        firing: Iterable[str],
+        resolved: Iterable[str],
+        now: float,
+        send_resolved: bool,
+    ) -> None:
+        self.entries[key] = (partition, record(firing, resolved, now, send_resolved))
+        self.dirty.add(key)
+
+    def load(self, key: str, partition: int, data: Mapping[str, Any]) -> None:
+        self.entries[key] = (partition, NflogEntry.from_dict(data))
+
+    def acknowledge(self, tenant: str, group_key: str, until: float) -> int:
+        """Ack a group: its entries stop repeating until ``until`` or until the group
+        changes (``record`` clears the ack). Returns the entries acked."""
+        prefix, part = f"{tenant}/", f"/{group_key}|"
+        n = 0
+        for key, (partition, entry) in list(self.entries.items()):
+            if key.startswith(prefix) and part in key:
+                self.entries[key] = (partition, entry.acknowledge(until))
+                self.dirty.add(key)
+                n += 1
+        return n
+
+    def forget_firing(self, partition: int, fingerprints: set[str]) -> None:
+        """Make the next flush notify these alerts again (a flapping alert, once)."""
+        for key, (p, entry) in list(self.entries.items()):
+            if p == partition and entry.firing & fingerprints:
+                self.entries[key] = (
+                    p,
+                    NflogEntry(
+                        entry.firing - fingerprints,
+                        entry.resolved,
+                        entry.timestamp,
+                        entry.acked_until,
+                    ),
+                )
+                self.dirty.add(key)
+
+    def drain(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """(partition, key, entry) of every entry changed since the last drain."""
+        out = [
+            (self.entries[k][0], k, self.entries[k][1].to_dict())
+            for k in self.dirty
+            if k in self.entries
+        ]
+        self.dirty.clear()
+        return out
+
+    def keys_of(self, tenant: str) -> list[str]:
+        return [k for k in self.entries if k.startswith(tenant + "/")]
+
+    def forget_partition(self, partition: int) -> None:
+        self.entries = {k: v for k, v in self.entries.items() if v[0] != partition}
+        self.dirty = {k for k in self.dirty if k in self.entries}

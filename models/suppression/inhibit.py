@@ -98,6 +98,7 @@ class Inhibitor:
         ]
         # fp -> [(rule index, equal key, two_sided)] for removal
         self._where: dict[str, list[tuple[int, tuple[str, ...], bool]]] = {}
+        self.version = 0  # bumped when the set of sources changes: answers may differ
 
     @classmethod
     def from_config(cls, rules_cfg: Iterable[Any], **kw: Any) -> Inhibitor:
@@ -133,6 +134,7 @@ class Inhibitor:
             where.append((i, key, two_sided))
         if where:
             self._where[fingerprint] = where
+            self.version += 1
 
     def add_alert(self, alert: Any, now: float | None = None) -> None:
         """``add`` from an ``models.alerting.alert.Alert``."""
@@ -143,6 +145,7 @@ class Inhibitor:
         where = self._where.pop(fingerprint, None)
         if not where:
             return
+        self.version += 1
         for i, key, two_sided in where:
             buckets = self._cache[i].get(key)
             if buckets is None:
@@ -155,6 +158,7 @@ class Inhibitor:
         """Replace the state with these alerts (e.g. one tenant's firing alerts)."""
         self._cache = [{} for _ in self.rules]
         self._where = {}
+        self.version += 1
         for a in alerts:
             self.add_alert(a, now)
 

@@ -16,6 +16,7 @@ Expired silences leave the index at once and storage after ``retention`` (GC).
 
 from __future__ import annotations
 
+import heapq
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -239,6 +240,8 @@ class SilenceIndex:
         self._scan: dict[str, Silence] = {}
         self._indexed: dict[str, list[tuple[str, str]] | None] = {}
         self.version = 0  # bumped on every change: callers can cache results by it
+        self._boundaries: list[float] = []  # starts/ends to come (min-heap, lazy)
+        self._recurring: set[str] = set()  # ids of silences with time intervals
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -297,7 +300,24 @@ class SilenceIndex:
         self._by_id[s.id] = s
         if s.ends_at > now:
             self._index(s)
+            for t in (s.starts_at, s.ends_at):
+                if t > now:
+                    heapq.heappush(self._boundaries, t)
+        if s.time_intervals:
+            self._recurring.add(s.id)
+        else:
+            self._recurring.discard(s.id)
         self.version += 1
+
+    def next_change(self, now: float) -> float | None:
+        """When the answers of ``mutes`` may next change with time alone (a silence
+        starts or ends); None if they may change at any moment (recurring silences)."""
+        if self._recurring:
+            return None
+        heap = self._boundaries
+        while heap and heap[0] <= now:
+            heapq.heappop(heap)
+        return heap[0] if heap else float("inf")
 
     def remove(self, sid: str) -> bool:
         """Forget a silence entirely (deleted from the table). Returns True if it was here."""
@@ -305,6 +325,7 @@ class SilenceIndex:
             return False
         self._unindex(sid)
         del self._by_id[sid]
+        self._recurring.discard(sid)
         self.version += 1
         return True
 

@@ -1,0 +1,409 @@
+"""The alert path's state and its one owner: ``AlertRuntime``.
+
+Built once from the validated config (``app/worker.py``) and handed to the agents that
+feed it (``agents/alerts.py``, ``agents/commands.py``) and to the HTTP views that read
+it.  It holds, for the partitions this worker owns: the active alerts (one ``AlertSet``
+per partition), the aggregation groups (``Dispatcher``), the notification log, the
+suppressor (silences, inhibition, time intervals), flap detection and per-tenant
+limits, and the notify pipeline built from them (``models/notify/stages.py``).
+
+Durable state is written per batch through ``tables.store``: an input record or a timer
+pass costs one RocksDB WriteBatch per partition and one changelog record per changed
+key, whatever the number of alerts in it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+import faust
+
+from agents.dlq import dead_letters, raw_reject
+from agents.suppression import Suppressor
+from app.config.schema import PipelinesConfig
+from app.faust_app import dlq_topic, history_topic, notification_topics, send_batch
+from app.settings import Settings
+from models.alerting.alert import FIRING, Alert, parse_alerts
+from models.alerting.flapping import FLAPPING, FlapConfig, FlapDetector
+from models.alerting.lifecycle import AlertSet
+from models.dead_letter import dead_letter
+from models.notify.dispatch import Dispatcher, Group
+from models.notify.nflog import NotificationLog
+from models.notify.notification import Notification
+from models.notify.routing import Route
+from models.notify.stages import (
+    GroupFlush,
+    Integration,
+    RateLimitStage,
+    build_pipeline,
+    notifications,
+)
+from models.wire import WireError
+from tables.store import Checkpoint, PartitionStore
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEEP = 50  # events kept per fingerprint in the history table
+
+
+class Stores:
+    """The tables the alert path writes (declared in ``tables/``)."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        alerts: PartitionStore,
+        groups: PartitionStore,
+        nflog: PartitionStore,
+        history: PartitionStore,
+        silences: PartitionStore,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.alerts = alerts
+        self.groups = groups
+        self.nflog = nflog
+        self.history = history
+        self.silences = silences
+
+
+class AlertRuntime:
+    def __init__(
+        self, app: faust.App, config: PipelinesConfig, settings: Settings, stores: Stores
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.stores = stores
+        self.alert_sets: defaultdict[int, AlertSet] = defaultdict(AlertSet)
+        self.loaded: set[int] = set()
+        self.topic = ""  # the alerts topic's name: its partitions are the ones owned
+        self.suppressor = Suppressor(config, stores.silences)
+        self.dispatcher = Dispatcher(
+            Route.from_config(config.route),
+            send_resolved_immediately=config.send_resolved_immediately,
+        )
+        self.nflog = NotificationLog()
+        self.flaps = (
+            FlapDetector(
+                FlapConfig(
+                    config.flapping.threshold, config.flapping.window, config.flapping.stable_for
+                )
+            )
+            if config.flapping
+            else None
+        )
+        self.flap_pinned: set[str] = set()  # fingerprints held as firing while they flap
+        self.limits = config.limits
+        self.active_count: defaultdict[str, int] = defaultdict(int)  # tenant -> firing
+        self.limit_stats: defaultdict[str, defaultdict[str, int]] = defaultdict(
+            lambda: defaultdict(int)
+        )
+        self.partition_of: dict[str, int] = {}  # tenant -> its partition (seen here)
+        self.rate_limit = RateLimitStage(self.limits.max_notifications_per_minute, self.limit_stats)
+        self._integrations: dict[str, list[Integration]] = {}
+        self.pipeline = build_pipeline(
+            route_muted=self.suppressor.route_muted,
+            flap_pinned=self.flap_pinned,
+            muter=self.suppressor,
+            log=self.nflog,
+            integrations=self.integrations,
+            external_url=settings.external_url,
+            rate_limit=self.rate_limit,
+            send_resolved_for_muted=config.send_resolved_for_muted,
+        )
+
+    def integrations(self, receiver: str) -> list[Integration]:
+        found = self._integrations.get(receiver)
+        if found is None:
+            found = self._integrations[receiver] = [
+                Integration(receiver, kind, index, bool(getattr(cfg, "send_resolved", True)))
+                for kind, index, cfg in self.config.receiver(receiver).integrations()
+            ]
+        return found
+
+    # --- partitions ---------------------------------------------------------------------
+    def ready(self) -> bool:
+        return not (self.app.rebalancing or self.app.in_recovery) and self.suppressor.ready
+
+    def ensure(self, partition: int) -> None:
+        if partition not in self.loaded:
+            self._load(partition)
+            self.loaded.add(partition)
+
+    def sync(self) -> set[int]:
+        """Load newly assigned partitions, drop revoked ones; returns those owned now."""
+        owned = {
+            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.topic
+        }
+        for p in self.loaded - owned:
+            self._drop(p)
+        self.loaded &= owned
+        for p in owned - self.loaded:
+            self.ensure(p)
+        return owned
+
+    def _load(self, partition: int) -> None:
+        """Rebuild one partition's alerts, groups and notification log from RocksDB."""
+        alerts = self.alert_sets[partition]
+        for _, data in self.stores.alerts.items(partition):
+            alerts.load(Alert(**data))
+        for _, data in self.stores.groups.items(partition):
+            self.dispatcher.load_group(Group.from_wire(data))
+        for key, data in self.stores.nflog.items(partition):
+            self.nflog.load(key, partition, data)
+        restored = list(alerts.alerts.values())
+        now = time.time()
+        self.dispatcher.add(restored, partition, now)
+        self.dispatcher.drain()  # routing them again rewrites nothing
+        for a in restored:
+            self.partition_of[a.tenant] = partition
+            if a.status == FIRING:
+                self.active_count[a.tenant] += 1
+        self.suppressor.observe(restored)
+        log.info(
+            "partition %d: %d alerts, %d groups, %d log entries restored",
+            partition,
+            len(alerts),
+            len(self.dispatcher),
+            len(self.nflog),
+        )
+
+    def _drop(self, partition: int) -> None:
+        gone = self.alert_sets.pop(partition, None)
+        if gone is not None:
+            for tenant in {a.tenant for a in gone.alerts.values()}:
+                self.active_count.pop(tenant, None)
+            for fp in gone.alerts:
+                self.suppressor.forget(fp)
+        self.dispatcher.forget_partition(partition)
+        self.nflog.forget_partition(partition)
+
+    # --- ingest -------------------------------------------------------------------------
+    async def ingest_record(
+        self, partition: int, key: bytes | None, raw: bytes, now: float
+    ) -> None:
+        """One record of the `alerts` topic: decode, validate, cap, merge, route."""
+        self.ensure(partition)
+        tenant = key.decode() if key else None
+        try:
+            good, bad = parse_alerts(raw, tenant, now)
+        except WireError as exc:
+            await dead_letters("alerts", key, [raw_reject(raw, str(exc))])
+            return
+        await dead_letters("alerts", key, bad)
+        if self.limits.max_active_alerts:
+            good = await self._cap(partition, key, good)
+        changed, stale = self.alert_sets[partition].merge(good, now)
+        self._persist_alerts(partition, stale)
+        await self.ingest(partition, changed, now)
+        self.stores.checkpoint.commit_batch()
+
+    async def ingest(self, partition: int, changed: list[Alert], now: float) -> None:
+        """Persist, observe and route the alerts whose state changed."""
+        if not changed:
+            return
+        self._persist_alerts(partition, changed)
+        active = self.active_count
+        for a in changed:
+            active[a.tenant] += 1 if a.status == FIRING else -1
+            self.partition_of[a.tenant] = partition
+        if self.flaps is not None:
+            self._flapping(partition, changed, now)
+        self.suppressor.observe(changed)
+        self.dispatcher.add(changed, partition, now)
+        self.persist_dispatch()
+        await self._alert_history(partition, changed, now)
+
+    async def _cap(self, partition: int, key: bytes | None, good: list[Alert]) -> list[Alert]:
+        """Per-tenant max_active_alerts: new firing alerts past the cap go to dlq, counted."""
+        cap = self.limits.max_active_alerts
+        known = self.alert_sets[partition].alerts
+        added: defaultdict[str, int] = defaultdict(int)
+        keep: list[Alert] = []
+        over: list[tuple[dict, str]] = []
+        for a in good:
+            old = known.get(a.fingerprint)
+            if a.status == FIRING and (old is None or old.status != FIRING):
+                if self.active_count[a.tenant] + added[a.tenant] >= cap:
+                    reason = f"limit: max_active_alerts {cap} reached for tenant {a.tenant}"
+                    over.append((a.to_wire(), reason))
+                    self.limit_stats[a.tenant]["alerts_rejected"] += 1
+                    continue
+                added[a.tenant] += 1
+            keep.append(a)
+        if over:
+            await dead_letters("limits", key, over)
+        return keep
+
+    def _flapping(self, partition: int, changed: list[Alert], now: float) -> None:
+        assert self.flaps is not None
+        events = 0
+        for a in changed:
+            event, _ = self.flaps.observe(a.fingerprint, a.status, now)
+            if event is not None and event.kind == FLAPPING:
+                self.flap_pinned.add(a.fingerprint)
+                self.nflog.forget_firing(partition, {a.fingerprint})
+                self.limit_stats[a.tenant]["flapping_alerts"] += 1
+                events += 1
+        if events:
+            log.info("partition %d: %d alerts started flapping", partition, events)
+
+    # --- flush --------------------------------------------------------------------------
+    async def flush(self, now: float) -> list[Notification]:
+        """One timer pass: expire alerts, flush due groups through the notify pipeline,
+        send, and drop what is done with."""
+        if not self.ready():
+            return []
+        for partition in self.sync():
+            await self.ingest(partition, self.alert_sets[partition].expire(now), now)
+        if self.flaps is not None:
+            for event in self.flaps.tick(now):
+                self.flap_pinned.discard(event.fingerprint)
+        due = self.dispatcher.due(now)
+        out: list[Notification] = []
+        if due:
+            flushes = [GroupFlush(g, self.dispatcher.routes[g.route_id]) for g in due]
+            self.pipeline.process(flushes, now)
+            out = notifications(flushes)
+            for f in flushes:
+                self.dispatcher.flushed(f.group, f.shown)
+            rejected = self.rate_limit.drain()
+            if rejected:
+                await self._reject_notifications(rejected, now)
+        self.persist_dispatch()
+        if out:
+            for n in out:
+                log.info("notify %s %s/%s: %s", n.id, n.receiver, n.channel, n.reason)
+            await self._send(out)
+            await self._notification_history(flushes, now)
+        self._release(now)
+        self.stores.checkpoint.commit_batch()
+        return out
+
+    def _release(self, now: float) -> None:
+        """Resolved alerts that no group holds any more are done with."""
+        released, self.dispatcher.released = self.dispatcher.released, []
+        for partition, alert in released:
+            alerts = self.alert_sets.get(partition)
+            if alerts is None or alerts.alerts.get(alert.fingerprint) is not alert:
+                continue
+            if alert.resolved_at(now):
+                alerts.drop(alert.fingerprint)
+                self.suppressor.forget(alert.fingerprint)
+                if self.flaps is not None:
+                    self.flap_pinned.discard(alert.fingerprint)
+                self.stores.alerts.delete(partition, alert.fingerprint)
+
+    async def _send(self, out: list[Notification]) -> None:
+        by_topic: defaultdict[tuple[str, str], list[dict]] = defaultdict(list)
+        for n in out:
+            by_topic[(n.channel, n.tenant)].append(n.to_wire())
+        for (channel, tenant), items in by_topic.items():
+            await send_batch(notification_topics[channel], tenant.encode(), items)
+
+    async def _reject_notifications(self, rejected: list[Notification], now: float) -> None:
+        cap = self.limits.max_notifications_per_minute
+        by_tenant: defaultdict[str, list[dict]] = defaultdict(list)
+        for n in rejected:
+            reason = f"limit: max_notifications_per_minute {cap} reached for tenant {n.tenant}"
+            by_tenant[n.tenant].append(dead_letter("limits", reason, n.to_wire(), now))
+        for tenant, items in by_tenant.items():
+            await send_batch(dlq_topic, tenant.encode(), items)
+
+    # --- persistence --------------------------------------------------------------------
+    def _persist_alerts(self, partition: int, alerts: Iterable[Alert]) -> None:
+        put = self.stores.alerts.put
+        for a in alerts:
+            put(partition, a.fingerprint, a.to_wire())
+
+    def persist_dispatch(self) -> None:
+        groups, deleted = self.dispatcher.drain()
+        for g in groups:
+            self.stores.groups.put(g.partition, g.id, g.to_wire())
+        for gid, partition in deleted.items():
+            self.stores.groups.delete(partition, gid)
+        for partition, key, entry in self.nflog.drain():
+            self.stores.nflog.put(partition, key, entry)
+
+    # --- history ------------------------------------------------------------------------
+    def _remember(self, partition: int, events: dict[str, list[dict]]) -> None:
+        """Append events to each fingerprint's history in the table."""
+        history = self.stores.history
+        for fingerprint, new in events.items():
+            past = history.get(partition, fingerprint) or []
+            history.put(partition, fingerprint, (past + new)[-HISTORY_KEEP:])
+
+    async def _alert_history(self, partition: int, changed: list[Alert], now: float) -> None:
+        by_tenant: defaultdict[str, list[dict]] = defaultdict(list)
+        noted: dict[str, list[dict]] = {}
+        for a in changed:
+            by_tenant[a.tenant].append(
+                {
+                    "kind": "alert",
+                    "fingerprint": a.fingerprint,
+                    "status": a.status,
+                    "at": now,
+                    "labels": a.labels,
+                }
+            )
+            noted.setdefault(a.fingerprint, []).append(
+                {"kind": "alert", "status": a.status, "at": now}
+            )
+        self._remember(partition, noted)
+        for tenant, items in by_tenant.items():
+            await send_batch(history_topic, tenant.encode(), items)
+
+    async def _notification_history(self, flushes: list[GroupFlush], now: float) -> None:
+        """One topic event per notification; in the table, a notification is recorded
+        for an alert only when it tells something new about it (first firing, resolved),
+        so re-sends of a growing group cost nothing per alert."""
+        by_tenant: defaultdict[str, list[dict]] = defaultdict(list)
+        noted: defaultdict[int, dict[str, list[dict]]] = defaultdict(dict)
+        for f in flushes:
+            partition = f.group.partition
+            for s in f.sends:
+                n = s.notification
+                if n is None:
+                    continue
+                base = {
+                    "kind": "notification",
+                    "id": n.id,
+                    "receiver": n.receiver,
+                    "channel": n.channel,
+                    "reason": n.reason,
+                    "at": now,
+                }
+                firing = [a.fingerprint for a in s.shown if a.status == FIRING]
+                resolved = [a.fingerprint for a in s.shown if a.status != FIRING]
+                by_tenant[n.tenant].append(
+                    {**base, "group_key": n.group_key, "firing": firing, "resolved": resolved}
+                )
+                for a in s.shown:
+                    if a.noted != a.status:
+                        a.noted = a.status
+                        noted[partition].setdefault(a.fingerprint, []).append(
+                            {**base, "status": a.status}
+                        )
+        for partition, events in noted.items():
+            self._remember(partition, events)
+        for tenant, items in by_tenant.items():
+            await send_batch(history_topic, tenant.encode(), items)
+
+    # --- reads for the API --------------------------------------------------------------
+    def live_alerts(self) -> Iterable[Alert]:
+        for alerts in list(self.alert_sets.values()):
+            yield from list(alerts.alerts.values())
+
+    def group_alerts(self, tenant: str, group_key: str | None, fp: str | None) -> list[Alert]:
+        """The alerts of a group (by key) or the one alert (by fingerprint) of a tenant."""
+        if fp:
+            partition = self.partition_of.get(tenant)
+            alerts = self.alert_sets.get(partition) if partition is not None else None
+            a = alerts.alerts.get(fp) if alerts is not None else None
+            return [a] if a is not None else []
+        members: dict[str, Alert] = {}
+        for g in self.dispatcher.groups_with_key(tenant, group_key or ""):
+            members.update(g.members)
+        return [members[f] for f in sorted(members)]
