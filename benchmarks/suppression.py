@@ -25,25 +25,22 @@ rate is the rate it accepts alerts, an upper bound on its suppression rate.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
-import json
-import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime
+from pathlib import Path
 
-import yaml
-
-from app.broker import stop_process
 from app.config.routing import InhibitRuleConfig, RouteConfig
+from benchmarks.harness.infra import proc_stat
+from benchmarks.peers import ALERTMANAGER_BIN, AlertmanagerProcess, api_request
 from models.alerting.fingerprint import fingerprint
 from models.notify.routing import RouteTree
 from models.suppression.inhibit import Inhibitor
 from models.suppression.matchers import Matcher
 from models.suppression.silences import SilenceIndex, new_silence
+from models.wire import format_time
 
 TEAMS = 10
 
@@ -148,59 +145,16 @@ def run_ours(cfg: dict, alerts: list[dict[str, str]], sources, n_sil: int) -> di
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _request(conn: http.client.HTTPConnection, method: str, path: str, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data else {}
-    conn.request(method, path, body=data, headers=headers)
-    resp = conn.getresponse()
-    payload = resp.read()
-    if resp.status >= 300:
-        raise RuntimeError(f"{method} {path}: {resp.status} {payload[:300]!r}")
-    return payload
-
-
 def run_alertmanager(cfg: dict, alerts, sources, n_sil: int, batch: int) -> dict | None:
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if binary is None:
+    if ALERTMANAGER_BIN is None:
         print("Alertmanager not installed: skipped (apt-get install prometheus-alertmanager)")
         return None
-    tmp = tempfile.mkdtemp(prefix="am-bench-")
-    path = os.path.join(tmp, "alertmanager.yml")
-    with open(path, "w") as f:
-        yaml.safe_dump(cfg, f)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={path}",
-            f"--storage.path={tmp}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    tmp = Path(tempfile.mkdtemp(prefix="am-bench-"))
+    am = AlertmanagerProcess(tmp)
+    am.start(cfg)
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for _ in range(100):
-            try:
-                _request(conn, "GET", "/-/ready")
-                break
-            except (OSError, RuntimeError, http.client.HTTPException):
-                conn.close()
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("Alertmanager did not become ready")
+        asyncio.run(am.ready())
+        conn = http.client.HTTPConnection("127.0.0.1", am.port, timeout=60)
         now = time.time()
         t0 = time.perf_counter()
         for i in range(n_sil):
@@ -208,15 +162,15 @@ def run_alertmanager(cfg: dict, alerts, sources, n_sil: int, batch: int) -> dict
                 "matchers": [
                     {**m.to_api(), "isEqual": m.is_equal} for m in silence_matchers(i, len(alerts))
                 ],
-                "startsAt": _rfc3339(now - 60),
-                "endsAt": _rfc3339(now + 86400),
+                "startsAt": format_time(now - 60),
+                "endsAt": format_time(now + 86400),
                 "createdBy": "bench",
                 "comment": "x",
             }
-            _request(conn, "POST", "/api/v2/silences", body)
+            api_request(conn, "POST", "/api/v2/silences", body)
         sil_s = time.perf_counter() - t0
-        starts, ends = _rfc3339(now), _rfc3339(now + 3600)
-        _request(
+        starts, ends = format_time(now), format_time(now + 3600)
+        api_request(
             conn,
             "POST",
             "/api/v2/alerts",
@@ -227,30 +181,19 @@ def run_alertmanager(cfg: dict, alerts, sources, n_sil: int, batch: int) -> dict
             chunk = [
                 {"labels": a, "startsAt": starts, "endsAt": ends} for a in alerts[i : i + batch]
             ]
-            _request(conn, "POST", "/api/v2/alerts", chunk)
+            api_request(conn, "POST", "/api/v2/alerts", chunk)
         dt = time.perf_counter() - t0
-        rss = _rss_mb(proc.pid)
+        assert am.proc is not None
         return {
             "alerts": len(alerts),
             "seconds": dt,
             "rate": len(alerts) / dt,
             "silence_posts_per_s": n_sil / sil_s if sil_s else 0.0,
-            "rss_mb": rss,
+            "rss_mb": proc_stat(am.proc.pid)[1],
         }
     finally:
-        stop_process(proc, 10)
+        am.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""What the harness starts and watches: broker, workers, webhook receiver, /proc probes.
+"""What the harness starts and watches: broker, workers, lag probe, /proc probes (the
+webhook receiver and Alertmanager are in ``benchmarks.peers``).
 
 Everything runs on loopback; each scenario gets its own app id and topic prefix on
 one embedded broker, so scenarios never see each other's records or offsets.
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from aiohttp import web
 from aiokafka.partitioner import murmur2
 
 from app.broker import declare_topics, free_port, start_broker, stop_process
@@ -198,55 +198,6 @@ async def wait_healthy(workers: list[WorkerProc], timeout: float = 120.0) -> flo
                 stable_since = None
             await asyncio.sleep(0.2)
     raise TimeoutError(f"workers not healthy after {timeout:.0f}s\n{workers[0].log()}")
-
-
-class Receiver:
-    """Loopback webhook: arrival time of each request, alerts per notification, and the
-    first arrival of every fingerprint (with its creation time, when the alert has one)."""
-
-    def __init__(self, name: str = "webhook") -> None:
-        self.name = name
-        self.port = free_port()
-        self.requests: list[tuple[float, int, str]] = []  # (arrival, alerts, group key)
-        self.first: dict[str, float] = {}  # fingerprint -> first arrival
-        self.latency: list[tuple[float, float]] = []  # (arrival, seconds since creation)
-        self.names: dict[str, int] = {}  # alertname -> distinct fingerprints
-        self.alerts_total = 0
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        now = time.time()
-        doc = orjson.loads(await request.read())
-        alerts = doc.get("alerts", [])
-        self.requests.append((now, len(alerts), doc.get("groupKey", "")))
-        self.alerts_total += len(alerts)
-        first = self.first
-        for a in alerts:
-            fp = a.get("fingerprint")
-            if a.get("status") != "firing" or fp in first:
-                continue
-            first[fp] = now
-            name = a["labels"].get("alertname", "")
-            self.names[name] = self.names.get(name, 0) + 1
-            created = a.get("annotations", {}).get("bench_created")
-            if created:
-                self.latency.append((now, now - float(created)))
-        return web.Response(status=200)
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=1 << 30)
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
 
 
 class LagProbe:

@@ -17,19 +17,29 @@ from typing import Any
 
 import orjson
 
+from benchmarks.peers import api_request
+from models.wire import format_time
+
 # -- the workloads, by index (the producer and the harness's expectations agree) --------
 
 INHIBIT_RULES = 10
+GROUPS = 100  # the stream's (alertname, cluster) pairs: alert i is in group i % 100
+
+
+def alert_tenant(i: int, tenants: list[str]) -> str:
+    """The tenant of alert i, a function of its group: the stream has 100 groups for any
+    tenant count, and with one tenant all of them sit on one partition."""
+    return tenants[(i % GROUPS) % len(tenants)]
 
 
 def alerts_workload(n: int, tenants: list[str]) -> list[dict[str, str]]:
-    """The suppression benchmark's alert stream, spread over tenants in blocks of 10 (so
-    every tenant sees every alertname: 10 alertnames x len(tenants) groups)."""
+    """The suppression benchmark's alert stream (alertname x cluster: 100 groups), each
+    group owned by one of the tenants."""
     from benchmarks.suppression import make_alerts
 
     out = make_alerts(n, INHIBIT_RULES)
     for i, labels in enumerate(out):
-        labels["tenant"] = tenants[(i // 10) % len(tenants)]
+        labels["tenant"] = alert_tenant(i, tenants)
     return out
 
 
@@ -38,6 +48,25 @@ def sources_workload(tenants: list[str]) -> list[dict[str, str]]:
     from benchmarks.suppression import make_sources
 
     return [{**s, "tenant": t} for t in tenants for s in make_sources(INHIBIT_RULES)]
+
+
+def silence_hosts(n_silences: int, n_alerts: int) -> list[int]:
+    """The suppression benchmark's silences: instance host-(20 i) (or outside the stream)."""
+    return [i * 20 if i * 20 < n_alerts else n_alerts + i for i in range(n_silences)]
+
+
+def silence_body(host: int, now: float) -> dict[str, Any]:
+    """The API v2 silence of instance host-N, for both Alertmanager and the worker."""
+    return {
+        "matchers": [
+            {"name": "instance", "value": f"host-{host}", "isRegex": False, "isEqual": True},
+            {"name": "alertname", "value": "Alert.*", "isRegex": True, "isEqual": True},
+        ],
+        "startsAt": format_time(now - 60),
+        "endsAt": format_time(now + 86400),
+        "createdBy": "bench",
+        "comment": "bench",
+    }
 
 
 def latency_labels(i: int, tenants: list[str], prefix: str = "Lat") -> dict[str, str]:
@@ -85,9 +114,10 @@ def _items(spec: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
         raise ValueError(kind)
 
 
-def produce(spec: dict[str, Any], sent: Any, started: Any, out: Any) -> None:
+def produce(spec: dict[str, Any], sent: Any, started: Any, flushed: Any, out: Any) -> None:
     """Produce spec['n'] items in records of spec['batch'], paced at spec['rate'] items/s
-    (0: as fast as possible). Puts {'t0', 't1', 'timeline': [(second, items)]} on out."""
+    (0: as fast as possible), after ``started`` is set; sets ``flushed`` once every record
+    is in the broker. Puts {'t0', 't1', 'timeline': [(second, items)]} on out."""
     from confluent_kafka import Producer
 
     from app.client import bootstrap_servers
@@ -106,6 +136,7 @@ def produce(spec: dict[str, Any], sent: Any, started: Any, out: Any) -> None:
     keys = [t.encode() for t in spec["tenants"]]
     buffers: list[list[dict[str, Any]]] = [[] for _ in keys]
     ends_in = spec.get("ends_in", 3600.0)
+    start = spec.get("start", 0)
     timeline: dict[int, int] = {}
     errors: list[str] = []
     records = 0
@@ -129,8 +160,8 @@ def produce(spec: dict[str, Any], sent: Any, started: Any, out: Any) -> None:
             for it in items:
                 it["annotations"] = {"bench_created": created}
                 it["ends_at"] = now + ends_in
-                if kind == "latency":
-                    it["labels"]["batch"] = f"r{records}"
+                if kind == "latency":  # one group per record, unique across producers
+                    it["labels"]["batch"] = f"s{start}r{records}"
         payload = orjson.dumps(items)
         while True:
             try:
@@ -159,6 +190,7 @@ def produce(spec: dict[str, Any], sent: Any, started: Any, out: Any) -> None:
     for t in range(len(keys)):
         flush(t)
     producer.flush(60)
+    flushed.set()
     t1 = time.time()
     out.put(
         {
@@ -213,21 +245,19 @@ def bare_consume(broker: str, topic: str, partitions: int, out: Any) -> None:
 
 
 def post_alertmanager(port: int, spec: dict[str, Any], sent: Any, started: Any, out: Any) -> None:
-    """Post the sources, then the alert stream in batches, to Alertmanager's API v2."""
-    from benchmarks.harness.scenarios import silence_body
-    from benchmarks.suppression import _request, _rfc3339
-
+    """Post the silences, the sources, then the alert stream in batches, to Alertmanager's
+    API v2."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     now = time.time()
     for host in spec.get("silences", []):
-        _request(conn, "POST", "/api/v2/silences", silence_body(host, now))
-    ends = _rfc3339(now + 3600)
+        api_request(conn, "POST", "/api/v2/silences", silence_body(host, now))
+    ends = format_time(now + 3600)
     sources = sources_workload(spec["tenants"])
-    _request(
+    api_request(
         conn,
         "POST",
         "/api/v2/alerts",
-        [{"labels": s, "startsAt": _rfc3339(now), "endsAt": ends} for s in sources],
+        [{"labels": s, "startsAt": format_time(now), "endsAt": ends} for s in sources],
     )
     alerts = alerts_workload(spec["n"], spec["tenants"])
     batch = spec["batch"]
@@ -241,12 +271,12 @@ def post_alertmanager(port: int, spec: dict[str, Any], sent: Any, started: Any, 
             {
                 "labels": a,
                 "annotations": {"bench_created": created},
-                "startsAt": _rfc3339(t),
+                "startsAt": format_time(t),
                 "endsAt": ends,
             }
             for a in alerts[i : i + batch]
         ]
-        _request(conn, "POST", "/api/v2/alerts", chunk)
+        api_request(conn, "POST", "/api/v2/alerts", chunk)
         sent.value = i + len(chunk)
         timeline[int(t)] = timeline.get(int(t), 0) + len(chunk)
     t1 = time.time()
