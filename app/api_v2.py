@@ -23,7 +23,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import faust
@@ -38,6 +37,7 @@ from app.faust_app import alerts_topic, app, commands_topic
 from app.importer import ALERTMANAGER_SECTIONS
 from app.settings import settings
 from app.web import RuntimeView, json_response, tenant_of
+from channels.redaction import URL_KEYS, redact
 from models.alerting.alert import FIRING, Alert
 from models.suppression.matchers import (
     MatcherError,
@@ -395,51 +395,26 @@ class SilenceV2(RuntimeView):
 
 
 def original_config() -> str:
-    """The Alertmanager sections of pipelines.yaml, as written (``${VAR}`` unexpanded)."""
+    """The Alertmanager sections of pipelines.yaml as written, masked as everything shown
+    is (channels.redaction); ``${VAR}`` in a URL is expanded first so that the URL keeps
+    its scheme and host."""
     try:
         raw = yaml.safe_load(settings.pipelines.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return ""
     out = {k: raw[k] for k in ALERTMANAGER_SECTIONS if k in raw}
-    for receiver in out.get("receivers") or []:
-        if isinstance(receiver, dict):
-            for key, configs in receiver.items():
-                if key.endswith("_configs") and isinstance(configs, list):
-                    receiver[key] = [_mask(c) for c in configs]
-    return yaml.safe_dump(out, sort_keys=False)
+    return yaml.safe_dump(redact(_expand_urls(out)), sort_keys=False)
 
 
-_SECRET_KEYS = {
-    "url",
-    "api_url",
-    "webhook_url",
-    "routing_key",
-    "service_key",
-    "api_key",
-    "auth_password",
-    "auth_token",
-    "token",
-    "secret",
-    "bot_token",
-}
-
-
-_URL_KEYS = {"url", "api_url", "webhook_url"}
-
-
-def _mask(config: Any) -> Any:
-    """Secrets hidden: ``<secret>``; URLs keep scheme and host (amtool parses them)."""
-    if not isinstance(config, dict):
-        return config
-    out = {}
-    for k, v in config.items():
-        if k in _URL_KEYS and isinstance(v, str):
-            u = urlsplit(expand_env(v))
-            v = f"{u.scheme}://{u.netloc}/<secret>" if u.scheme and u.netloc else "<secret>"
-        elif k in _SECRET_KEYS:
-            v = "<secret>"
-        out[k] = v
-    return out
+def _expand_urls(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: expand_env(v) if k in URL_KEYS and isinstance(v, str) else _expand_urls(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_expand_urls(v) for v in node]
+    return node
 
 
 def limits_report(runtime: AlertRuntime) -> dict[str, Any]:

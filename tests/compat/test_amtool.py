@@ -30,6 +30,8 @@ receivers:
   - name: db
     webhook_configs:
       - url: ${HOOK}
+        http_config:
+          basic_auth: {username: am, password: hunter2}
 inhibit_rules:
   - source_matchers: ['severity="critical"']
     target_matchers: ['severity="warning"']
@@ -159,6 +161,7 @@ async def test_amtool_alerts_silences_and_config(make_worker, receiver):
     shown_config = amtool(url, "config", "show").stdout
     assert "receiver: ops" in shown_config and "inhibit_rules" in shown_config
     assert "/<secret>" in shown_config and "/hook" not in shown_config
+    assert "password: <secret>" in shown_config and "hunter2" not in shown_config
     routes = amtool(url, "config", "routes", "show").stdout
     assert "ops" in routes and 'team="db"' in routes, routes
     tested = amtool(url, "config", "routes", "test", "team=db", "alertname=X").stdout
