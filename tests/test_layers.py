@@ -20,18 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("models", "channels", "app", "tables", "agents")
 OUTSIDE = ("tests", "benchmarks")
 
-# The known upward imports, each being removed under issue 10 by a change in progress;
-# empty this list (and KNOWN_PRIVATE) as those land. (importer, imported).
-KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset()
-# The known private-name imports, likewise. (importer, module, name).
-KNOWN_PRIVATE: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        # issue 9: the alert path's state moves from agents/alerts.py's globals into
-        # one runtime object handed to the agents
-        ("agents.commands", "agents.alerts", "_persist_dispatch"),
-    }
-)
-
 
 def layer(module: str) -> int | None:
     """The ring a module of ours sits in (higher may import lower), None if not ours."""
@@ -173,7 +161,7 @@ def test_the_walk_sees_the_package():
 
 
 def test_no_import_points_up_the_layers():
-    found = [i for i in upward(ALL_IMPORTS) if (i.importer, i.module) not in KNOWN_UPWARD]
+    found = upward(ALL_IMPORTS)
     assert not found, "imports that point up the layers:\n" + _listing(found)
 
 
@@ -183,7 +171,7 @@ def test_nothing_in_the_package_imports_tests_or_benchmarks():
 
 
 def test_no_private_names_of_other_modules():
-    found = [i for i in private(ALL_IMPORTS) if (i.importer, i.module, i.name) not in KNOWN_PRIVATE]
+    found = private(ALL_IMPORTS)
     assert not found, "private names taken from another module:\n" + _listing(found)
 
 
