@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,30 @@ from aiohttp import web
 from app.broker import free_port, stop_process
 
 ALERTMANAGER_BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+async def wait_answering(
+    url: str,
+    proc: subprocess.Popen[bytes] | None,
+    log: Callable[[], str],
+    timeout: float,
+    every: float = 0.1,
+) -> None:
+    """Poll ``GET url`` until it answers 200 (a process's readiness or health page); fail
+    with the process's log if it exits or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc is None or proc.poll() is not None:
+                raise RuntimeError(f"the process behind {url} exited\n{log()}")
+            try:
+                async with http.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(every)
+    raise TimeoutError(f"{url} not answering 200 after {timeout:.0f}s\n{log()}")
 
 
 class AlertmanagerProcess:
@@ -66,20 +91,7 @@ class AlertmanagerProcess:
         )
 
     async def ready(self, timeout: float = 30.0) -> None:
-        """Wait until ``/-/ready`` answers 200; fail with the log if it exits or times out."""
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"Alertmanager exited\n{self.log()}")
-                try:
-                    async with http.get(self.url + "/-/ready") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise TimeoutError(f"Alertmanager not ready after {timeout:.0f}s\n{self.log()}")
+        await wait_answering(self.url + "/-/ready", self.proc, self.log, timeout)
 
     def version(self) -> str:
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True)

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 
 from app.broker import embedded_broker, free_port, stop_process
 from benchmarks.peers import WebhookReceiver as Receiver
+from benchmarks.peers import wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,18 +71,7 @@ class Worker:
         )
 
     async def ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                assert self.proc and self.proc.poll() is None, self.log()
-                try:
-                    async with http.get(self.url + "/healthz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.3)
-        raise TimeoutError(f"worker not healthy after {timeout}s\n{self.log()}")
+        await wait_answering(self.url + "/healthz", self.proc, self.log, timeout, every=0.3)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

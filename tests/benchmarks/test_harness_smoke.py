@@ -93,7 +93,7 @@ def test_metrics_and_recovery(tmp_path: Path) -> None:
         tmp_path,
         "metrics", "recovery",
         "--samples", "20000",
-        "--series", "2000",
+        "--series", "200",
         "--metric-tenants", "10",
         "--batch", "500",
         "--recovery-alerts", "2000",
