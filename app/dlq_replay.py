@@ -147,6 +147,8 @@ def decode_record(raw: bytes | None, where: str) -> list[dict[str, Any]]:
 
 
 def plan_replay(letters: list[dict[str, Any]], only_id: str | None) -> ReplayPlan:
+    """Sort letters: notifications to send (each id once), to keep (not ``only_id``), and
+    the rest, which are listed only."""
     plan = ReplayPlan()
     seen: set[str] = set()
     for letter in letters:
@@ -155,13 +157,13 @@ def plan_replay(letters: list[dict[str, Any]], only_id: str | None) -> ReplayPla
             plan.listed.append(letter)
             continue
         notification_id = str(record["notification"].get("id"))
-        if only_id and notification_id != only_id:
-            plan.keep.append(letter)
-        elif notification_id in seen:
+        if notification_id in seen:
             plan.duplicates += 1
+        elif only_id and notification_id != only_id:
+            plan.keep.append(letter)
         else:
-            seen.add(notification_id)
             plan.send.append((letter, record))
+        seen.add(notification_id)
     return plan
 
 
@@ -257,7 +259,8 @@ class DlqReplay:
         records = [record for _, record in plan.send]
         receipts = asyncio.run(send_again(self.config, records)) if records else []
         for (letter, _), receipt in zip(plan.send, receipts, strict=True):
-            self.out(f"{receipt.status:12} {describe(letter, now)}")
+            now_failing = f"; now {receipt.last_error}" if receipt.dead_letter else ""
+            self.out(f"{receipt.status:12} {describe(letter, now)}{now_failing}")
         again = [
             dead_letter(NOTIFICATIONS, r.dead_letter["reason"], r.dead_letter)
             for r in receipts
@@ -275,7 +278,8 @@ class DlqReplay:
             ) from exc
         self.out(
             f"{len(read.letters)} dead letters read, {sum(r.ok for r in receipts)} delivered, "
-            f"{len(again)} still failing (back on {self.topic}), {len(plan.keep)} not selected, "
-            f"{plan.duplicates} duplicates"
+            f"{len(again)} still failing, {len(plan.keep)} not selected "
+            f"({len(again) + len(plan.keep)} written back), {plan.duplicates} duplicates, "
+            f"{len(plan.listed)} listed only"
         )
         return EXIT_FAILED if again else 0
