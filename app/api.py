@@ -1,4 +1,5 @@
-"""The worker's HTTP API (Faust web): health, ingestion and the active alerts.
+"""The worker's HTTP API v1 (Faust web): health, ingestion, the active alerts, and what
+Alertmanager's API lacks: group acks, limits, an alert's history, Slack's buttons.
 
 Bodies are validated whole before anything is produced: a malformed body answers
 400, an invalid record 422 with every reason, and nothing of that body is accepted.
@@ -6,6 +7,7 @@ Bodies are validated whole before anything is produced: a malformed body answers
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -17,14 +19,15 @@ from faust.web import Request, Response, View
 
 from agents.evaluate import learned_models
 from agents.runtime import AlertRuntime
-from app.api_v2 import gathered
-from app.faust_app import alerts_topic, app, commands_topic, metrics_topic, send_batch
+from app.api_v2 import limits_report
+from app.faust_app import alerts_topic, app, metrics_topic, send_batch
+from app.gather import LOCAL, gathered
 from app.settings import settings
-from app.web import RuntimeView, json_response, tenant_of
+from app.web import RuntimeView, am_error, json_response, send_commands, serve, tenant_of
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
 from models.alerting.alert import Alert
 from models.rules.sample import Sample, parse_many
-from models.wire import WireError, decode_batch
+from models.wire import WireError, decode_batch, parse_time
 
 
 def error(status: int, reason: str, **extra: Any) -> Response:
@@ -127,7 +130,7 @@ class SlackInteractions(View):
             return error(400, str(exc))
         command = {"op": command["action"], "source": "slack", **command}
         tenant = str(command.get("tenant") or "default")
-        await commands_topic.send(key=tenant.encode(), value=orjson.dumps([command]))
+        await send_commands(tenant, [command])
         who = command.get("user") or "someone"
         return json_response(
             {
@@ -138,6 +141,71 @@ class SlackInteractions(View):
         )
 
 
+class AckGroup(RuntimeView):
+    async def post(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return am_error(400, f"invalid JSON: {exc}")
+        if not isinstance(body, dict):
+            return am_error(400, "expected a JSON object {tenant, group_key, until}")
+        tenant = body.get("tenant") or request.headers.get("X-Scope-OrgID")
+        group_key = body.get("group_key")
+        if not isinstance(tenant, str) or not tenant:
+            return am_error(400, "tenant: required")
+        if not isinstance(group_key, str) or not group_key:
+            return am_error(400, "group_key: required")
+        cmd: dict[str, Any] = {
+            "op": "ack",
+            "tenant": tenant,
+            "group_key": group_key,
+            "user": str(body.get("user") or ""),
+        }
+        if body.get("until") is not None:
+            try:
+                cmd["until"] = parse_time(body["until"], "until")
+            except WireError as exc:
+                return am_error(400, str(exc))
+            if cmd["until"] <= time.time():
+                return am_error(400, "until: must be in the future")
+        await send_commands(tenant, [cmd])
+        return json_response({"status": "success"}, 202)
+
+
+class Limits(RuntimeView):
+    async def get(self, request: Request) -> Response:
+        return json_response({"status": "success", "data": limits_report(self.runtime)})
+
+
+_FP = re.compile(r"^[0-9a-f]{16}$")
+
+
+class History(RuntimeView):
+    async def get(self, request: Request, fingerprint: str) -> Response:
+        if not _FP.match(fingerprint):
+            return am_error(400, "fingerprint: expected 16 hex digits")
+
+        def local() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for p in sorted(self.runtime.loaded):
+                out.extend(self.runtime.stores.history.get(p, fingerprint) or [])
+            return out
+
+        events = await gathered(request, local)
+        events.sort(key=lambda e: e.get("at", 0))
+        if request.headers.get(LOCAL):
+            return json_response(events)  # a forwarded request: the bare list
+        return json_response({"status": "success", "data": events})
+
+
+ROUTES: dict[str, type[RuntimeView]] = {
+    "/api/v1/alerts": Alerts,
+    "/api/v1/groups/ack": AckGroup,
+    "/api/v1/limits": Limits,
+    "/api/v1/alerts/{fingerprint}/history": History,
+}
+
+
 def register(app: faust.App, runtime: AlertRuntime) -> None:
     """Serve the views that read the alert runtime."""
-    app.page("/api/v1/alerts")(type(Alerts.__name__, (Alerts,), {"runtime": runtime}))
+    serve(app, ROUTES, runtime)

@@ -1,4 +1,4 @@
-"""Alertmanager's HTTP API v2 on the worker's web server, plus our v1 additions.
+"""Alertmanager's HTTP API v2 on the worker's web server.
 
 Shapes follow Alertmanager's OpenAPI spec (``api/v2/openapi.yaml``), so Prometheus
 (``alerting.alertmanagers``) and ``amtool --alertmanager.url`` work unchanged.  Errors
@@ -6,25 +6,22 @@ answer as Alertmanager does: a JSON string with the reason, 400 for bad input.
 
 Tenancy: the ``X-Scope-OrgID`` header (as Cortex and Mimir), else a ``tenant``
 label, else ``default``.  Reads that name a tenant are answered by the worker that
-owns the tenant's partition (the request is forwarded there); reads without one
-gather every worker's local answer.  Writes go to topics: alerts to ``alerts``,
-silences and acks to ``commands`` (applied by ``agents.commands``).  A posted
-silence is validated here first (nothing invalid is produced), and the call
-returns once this worker's silence index holds it, so ``amtool silence add`` then
-``silence query`` sees it.
+owns the tenant's partition, reads without one gather every worker's answer
+(``app.gather``).  Writes go to topics: alerts to ``alerts``, silences to
+``commands`` (applied by ``agents.commands``).  A posted silence is validated here
+first (nothing invalid is produced), and the call returns once this worker's silence
+index holds it, so ``amtool silence add`` then ``silence query`` sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import aiohttp
 import faust
 import orjson
 import yaml
@@ -33,10 +30,11 @@ from faust.web import Request, Response
 
 from agents.runtime import AlertRuntime
 from app.config.loader import expand_env
-from app.faust_app import alerts_topic, app, commands_topic
+from app.faust_app import alerts_topic
+from app.gather import gathered
 from app.importer import ALERTMANAGER_SECTIONS
 from app.settings import settings
-from app.web import RuntimeView, json_response, tenant_of
+from app.web import RuntimeView, am_error, json_response, send_commands, serve, tenant_of
 from channels.redaction import URL_KEYS, redact
 from models.alerting.alert import FIRING, Alert
 from models.suppression.matchers import (
@@ -46,10 +44,8 @@ from models.suppression.matchers import (
     parse_matchers,
 )
 from models.suppression.silences import EXPIRED, PENDING, Silence, SilenceError, can_update
-from models.wire import WireError, format_time, parse_time
-from tables import alerts as alerts_table
+from models.wire import WireError, format_time
 
-LOCAL = "X-Alertstream-Local"  # set on forwarded requests: answer from this worker only
 RESOLVE_TIMEOUT = 300.0  # Alertmanager's resolve_timeout default
 STARTED = time.time()
 VERSION = {
@@ -60,11 +56,6 @@ VERSION = {
     "revision": "",
     "version": "0.25.0-alertstream",
 }
-
-
-def am_error(status: int, reason: str) -> Response:
-    """Alertmanager's error body: a JSON string."""
-    return json_response(reason, status)
 
 
 def _bool(request: Request, name: str, default: bool = True) -> bool:
@@ -85,50 +76,6 @@ def _filters(request: Request) -> list:
             out.extend(parse_matchers(f))
         except MatcherError as exc:
             raise ValueError(f"bad matcher format: {f}: {exc}") from None
-    return out
-
-
-# --- answering from the owner / gathering --------------------------------------------
-def _self_url() -> str:
-    return str(app.conf.canonical_url).rstrip("/")
-
-
-def _workers() -> list[str]:
-    urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
-    urls.add(_self_url())
-    return sorted(urls)
-
-
-async def _fetch(url: str, request: Request) -> Any:
-    headers = {LOCAL: "1"}
-    if request.headers.get("X-Scope-OrgID"):
-        headers["X-Scope-OrgID"] = request.headers["X-Scope-OrgID"]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(url + request.path_qs, headers=headers, timeout=aiohttp.ClientTimeout(10)) as r,
-    ):
-        return await r.json(loads=orjson.loads)
-
-
-async def gathered(request: Request, local: Any) -> list[Any]:
-    """This worker's answer (a list) plus every other worker's, or the owner's alone
-    when a tenant is named."""
-    if request.headers.get(LOCAL):
-        return local()
-    me = _self_url()
-    tenant = tenant_of(request)
-    if tenant:
-        try:
-            owner = str(app.router.key_store(alerts_table.table.name, tenant.encode()))
-        except (KeyError, IndexError):
-            owner = me
-        owner = owner.rstrip("/")
-        return local() if owner == me else await _fetch(owner, request)
-    others = [u for u in _workers() if u != me]
-    out = list(local())
-    for part in await asyncio.gather(*(_fetch(u, request) for u in others), return_exceptions=True):
-        if isinstance(part, list):
-            out.extend(part)
     return out
 
 
@@ -315,10 +262,6 @@ def _silence_order(s: Silence, now: float) -> tuple[int, float]:
     return (2, -s.ends_at)
 
 
-async def _command(tenant: str, commands: list[dict[str, Any]]) -> None:
-    await commands_topic.send(key=tenant.encode(), value=orjson.dumps(commands))
-
-
 async def _visible(
     runtime: AlertRuntime, sid: str, updated_at: float, timeout: float = 10.0
 ) -> bool:
@@ -366,7 +309,7 @@ class SilencesV2(RuntimeView):
             s.id = str(uuid.uuid4())
             s.starts_at = max(s.starts_at, now)
         commands.append({"op": "silence.put", "silence": s.to_dict()})
-        await _command(tenant or "default", commands)
+        await send_commands(tenant or "default", commands)
         if not await _visible(self.runtime, s.id, now):
             return am_error(500, "silence not applied in time; it may still be applied")
         return json_response({"silenceID": s.id})
@@ -386,7 +329,9 @@ class SilenceV2(RuntimeView):
             return am_error(404, f"silence {silence_id} not found")
         if s.state(now) == EXPIRED:
             return am_error(400, f"silence {silence_id} already expired")
-        await _command(s.tenant or "default", [{"op": "silence.expire", "id": s.id, "at": now}])
+        await send_commands(
+            s.tenant or "default", [{"op": "silence.expire", "id": s.id, "at": now}]
+        )
         await _visible(self.runtime, s.id, now)
         return web.Response(status=200)
 
@@ -448,64 +393,6 @@ class ReceiversV2(RuntimeView):
         return json_response([{"name": r.name} for r in self.runtime.config.receivers])
 
 
-# --- our v1 additions: ack, limits, history -------------------------------------------
-class AckGroup(RuntimeView):
-    async def post(self, request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError as exc:
-            return am_error(400, f"invalid JSON: {exc}")
-        if not isinstance(body, dict):
-            return am_error(400, "expected a JSON object {tenant, group_key, until}")
-        tenant = body.get("tenant") or request.headers.get("X-Scope-OrgID")
-        group_key = body.get("group_key")
-        if not isinstance(tenant, str) or not tenant:
-            return am_error(400, "tenant: required")
-        if not isinstance(group_key, str) or not group_key:
-            return am_error(400, "group_key: required")
-        cmd: dict[str, Any] = {
-            "op": "ack",
-            "tenant": tenant,
-            "group_key": group_key,
-            "user": str(body.get("user") or ""),
-        }
-        if body.get("until") is not None:
-            try:
-                cmd["until"] = parse_time(body["until"], "until")
-            except WireError as exc:
-                return am_error(400, str(exc))
-            if cmd["until"] <= time.time():
-                return am_error(400, "until: must be in the future")
-        await _command(tenant, [cmd])
-        return json_response({"status": "success"}, 202)
-
-
-class Limits(RuntimeView):
-    async def get(self, request: Request) -> Response:
-        return json_response({"status": "success", "data": limits_report(self.runtime)})
-
-
-_FP = re.compile(r"^[0-9a-f]{16}$")
-
-
-class History(RuntimeView):
-    async def get(self, request: Request, fingerprint: str) -> Response:
-        if not _FP.match(fingerprint):
-            return am_error(400, "fingerprint: expected 16 hex digits")
-
-        def local() -> list[dict[str, Any]]:
-            out: list[dict[str, Any]] = []
-            for p in sorted(self.runtime.loaded):
-                out.extend(self.runtime.stores.history.get(p, fingerprint) or [])
-            return out
-
-        events = await gathered(request, local)
-        events.sort(key=lambda e: e.get("at", 0))
-        if request.headers.get(LOCAL):
-            return json_response(events)  # a forwarded request: the bare list
-        return json_response({"status": "success", "data": events})
-
-
 ROUTES: dict[str, type[RuntimeView]] = {
     "/api/v2/alerts": AlertsV2,
     "/api/v2/alerts/groups": AlertGroupsV2,
@@ -513,13 +400,9 @@ ROUTES: dict[str, type[RuntimeView]] = {
     "/api/v2/silence/{silence_id}": SilenceV2,
     "/api/v2/status": StatusV2,
     "/api/v2/receivers": ReceiversV2,
-    "/api/v1/groups/ack": AckGroup,
-    "/api/v1/limits": Limits,
-    "/api/v1/alerts/{fingerprint}/history": History,
 }
 
 
 def register(app: faust.App, runtime: AlertRuntime) -> None:
-    """Serve the API v2 views (and our v1 additions) from this worker's runtime."""
-    for path, view in ROUTES.items():
-        app.page(path)(type(view.__name__, (view,), {"runtime": runtime}))
+    """Serve the API v2 views from this worker's runtime."""
+    serve(app, ROUTES, runtime)

@@ -1,0 +1,60 @@
+"""Reads answered across workers: by the worker that owns the named tenant (the
+request is forwarded there), or gathered from every worker when none is named."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import orjson
+from faust.web import Request
+
+from app.faust_app import app
+from app.web import tenant_of
+from tables import alerts as alerts_table
+
+LOCAL = "X-Alertstream-Local"  # set on forwarded requests: answer from this worker only
+
+
+def _self_url() -> str:
+    return str(app.conf.canonical_url).rstrip("/")
+
+
+def _workers() -> list[str]:
+    urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
+    urls.add(_self_url())
+    return sorted(urls)
+
+
+async def _fetch(url: str, request: Request) -> Any:
+    headers = {LOCAL: "1"}
+    if request.headers.get("X-Scope-OrgID"):
+        headers["X-Scope-OrgID"] = request.headers["X-Scope-OrgID"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url + request.path_qs, headers=headers, timeout=aiohttp.ClientTimeout(10)) as r,
+    ):
+        return await r.json(loads=orjson.loads)
+
+
+async def gathered(request: Request, local: Any) -> list[Any]:
+    """This worker's answer (a list) plus every other worker's, or the owner's alone
+    when a tenant is named."""
+    if request.headers.get(LOCAL):
+        return local()
+    me = _self_url()
+    tenant = tenant_of(request)
+    if tenant:
+        try:
+            owner = str(app.router.key_store(alerts_table.table.name, tenant.encode()))
+        except (KeyError, IndexError):
+            owner = me
+        owner = owner.rstrip("/")
+        return local() if owner == me else await _fetch(owner, request)
+    others = [u for u in _workers() if u != me]
+    out = list(local())
+    for part in await asyncio.gather(*(_fetch(u, request) for u in others), return_exceptions=True):
+        if isinstance(part, list):
+            out.extend(part)
+    return out
