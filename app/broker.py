@@ -43,9 +43,13 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> 
 
 
 def start_broker(port: int, *, log_path: str | None = None) -> subprocess.Popen[bytes]:
-    """Start the broker in the background and wait until it accepts connections."""
+    """Start the broker in the background and wait until it accepts connections.  It runs
+    in a session of its own: Ctrl-C reaches only its owner, which stops it after its
+    clients (Tansu exits at once on SIGINT)."""
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(broker_command(port), stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        broker_command(port), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_for_port(port)
     except TimeoutError:

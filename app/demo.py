@@ -24,7 +24,7 @@ import yaml
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from app.broker import free_port, start_broker, stop_process, wait_for_port
+from app.broker import free_port, start_broker, stop_process
 from app.client import AlertsSystem, get_alerts_system
 
 
@@ -100,7 +100,10 @@ def _with_email(pipelines: str, smtp_port: int, out: Path) -> Path:
     return out
 
 
-async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+async def _wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], stop: asyncio.Event, timeout: float = 120
+) -> bool:
+    """True once the worker answers /healthz; False if stopped (Ctrl-C) before that."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -109,8 +112,10 @@ async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float 
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(url + "/healthz") as r:
                     if r.status == 200:
-                        return
-            await asyncio.sleep(0.5)
+                        return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+                return False
     raise TimeoutError("the worker did not become healthy")
 
 
@@ -139,37 +144,45 @@ async def _traffic(client: AlertsSystem, stop: asyncio.Event) -> None:
 
 
 async def _run(pipelines: str, data_dir: Path) -> int:
+    """Start everything, feed samples until Ctrl-C, then stop in the reverse order: the
+    worker and the producer before the broker they talk to.  The broker and the worker
+    run in sessions of their own, so Ctrl-C reaches only this process."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker_port, web_port, hook_port = free_port(), free_port(), free_port()
-    broker_proc = start_broker(broker_port, log_path=str(data_dir / "broker.log"))
-    broker = f"kafka://127.0.0.1:{broker_port}"
-    runner = await _receiver(hook_port)
-    smtp_port = free_port()
-    smtp = Controller(_PrintMail(), hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    demo_pipelines = _with_email(pipelines, smtp_port, data_dir / "pipelines.demo.yaml")
-    env = {
-        **os.environ,
-        "ALERTSTREAM_BROKER": broker,
-        "ALERTSTREAM_PIPELINES": str(demo_pipelines),
-        "ALERTSTREAM_DATA_DIR": str(data_dir / f"worker-{broker_port}"),
-        "ALERTSTREAM_WEB_PORT": str(web_port),
-        "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/hook",
-    }
-    log = open(data_dir / "worker.log", "ab")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--loglevel", "info"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    client = get_alerts_system({"broker": broker})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    code = 0
-    try:
+    async with contextlib.AsyncExitStack() as running:
+        running.callback(print, "stopped.")
+        broker_port, web_port, hook_port, smtp_port = (free_port() for _ in range(4))
+        broker_proc = start_broker(broker_port, log_path=str(data_dir / "broker.log"))
+        running.callback(stop_process, broker_proc, 5)
+        broker = f"kafka://127.0.0.1:{broker_port}"
+        running.push_async_callback((await _receiver(hook_port)).cleanup)
+        smtp = Controller(_PrintMail(), hostname="127.0.0.1", port=smtp_port)
+        smtp.start()
+        running.callback(smtp.stop)
+        demo_pipelines = _with_email(pipelines, smtp_port, data_dir / "pipelines.demo.yaml")
+        env = {
+            **os.environ,
+            "ALERTSTREAM_BROKER": broker,
+            "ALERTSTREAM_PIPELINES": str(demo_pipelines),
+            "ALERTSTREAM_DATA_DIR": str(data_dir / f"worker-{broker_port}"),
+            "ALERTSTREAM_WEB_PORT": str(web_port),
+            "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/hook",
+        }
+        log = running.enter_context(open(data_dir / "worker.log", "ab"))  # noqa: SIM115
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--loglevel", "info"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        running.callback(stop_process, worker, 15)
+        client = get_alerts_system({"broker": broker})
+        running.callback(client.producer.close)
+        running.callback(client.close)
         print(f"broker   {broker} (embedded Tansu; log {data_dir / 'broker.log'})")
         print(f"smtp     127.0.0.1:{smtp_port} (aiosmtpd; demo config {demo_pipelines})")
         print(
@@ -177,26 +190,18 @@ async def _run(pipelines: str, data_dir: Path) -> int:
             f"/table/alerts; log {data_dir / 'worker.log'})"
         )
         print("starting the worker...", flush=True)
-        wait_for_port(broker_port)
-        await _wait_healthy(f"http://127.0.0.1:{web_port}", worker)
-        print(
-            "ready: web-1 runs hot for 30 s of every minute; notifications below (Ctrl-C stops)\n",
-            flush=True,
-        )
-        await _traffic(client, stop)
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = 1
-    finally:
-        # Every client of the broker first, so none logs the broker going away.
-        stop_process(worker, 15)
-        client.close()
-        client.producer.close()
-        await runner.cleanup()
-        smtp.stop()
-        stop_process(broker_proc, 5)
-        print("stopped.")
-    return code
+        try:
+            if await _wait_healthy(f"http://127.0.0.1:{web_port}", worker, stop):
+                print(
+                    "ready: web-1 runs hot for 30 s of every minute; notifications below "
+                    "(Ctrl-C stops)\n",
+                    flush=True,
+                )
+                await _traffic(client, stop)
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def run_demo(pipelines: str = "pipelines.yaml", data_dir: str = ".run") -> int:
