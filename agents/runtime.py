@@ -101,6 +101,7 @@ class AlertRuntime:
             lambda: defaultdict(int)
         )
         self.partition_of: dict[str, int] = {}  # tenant -> its partition (seen here)
+        self._seq = 0  # orders history events recorded in the same microsecond
         self.rate_limit = RateLimitStage(self.limits.max_notifications_per_minute, self.limit_stats)
         self._integrations: dict[str, list[Integration]] = {}
         self.pipeline = build_pipeline(
@@ -295,6 +296,7 @@ class AlertRuntime:
                 if self.flaps is not None:
                     self.flap_pinned.discard(alert.fingerprint)
                 self.stores.alerts.delete(partition, alert.fingerprint)
+                self._trim_history(partition, alert.fingerprint)
 
     async def _send(self, out: list[Notification]) -> None:
         by_topic: defaultdict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -328,16 +330,28 @@ class AlertRuntime:
             self.stores.nflog.put(partition, key, entry)
 
     # --- history ------------------------------------------------------------------------
-    def _remember(self, partition: int, events: dict[str, list[dict]]) -> None:
-        """Append events to each fingerprint's history in the table."""
-        history = self.stores.history
-        for fingerprint, new in events.items():
-            past = history.get(partition, fingerprint) or []
-            history.put(partition, fingerprint, (past + new)[-HISTORY_KEEP:])
+    # One table entry per event, keyed "<fingerprint>/<time><seq>" (sortable), so
+    # recording an event is a write without a read; ``history`` reads the prefix, and a
+    # released alert's history is trimmed to the last HISTORY_KEEP events.
+    def _remember(self, partition: int, fingerprint: str, event: dict, now: float) -> None:
+        self._seq = (self._seq + 1) % 4096
+        key = f"{fingerprint}/{int(now * 1e6):014x}{self._seq:03x}"
+        self.stores.history.put(partition, key, event)
+
+    def history(self, fingerprint: str) -> list[dict]:
+        """The alert's recorded events, oldest first (from the partitions owned here)."""
+        out: list[dict] = []
+        for partition in sorted(self.loaded):
+            out.extend(v for _, v in self.stores.history.scan(partition, fingerprint + "/"))
+        return out[-HISTORY_KEEP:]
+
+    def _trim_history(self, partition: int, fingerprint: str) -> None:
+        keys = [k for k, _ in self.stores.history.scan(partition, fingerprint + "/")]
+        for key in keys[:-HISTORY_KEEP]:
+            self.stores.history.delete(partition, key)
 
     async def _alert_history(self, partition: int, changed: list[Alert], now: float) -> None:
         by_tenant: defaultdict[str, list[dict]] = defaultdict(list)
-        noted: dict[str, list[dict]] = {}
         for a in changed:
             by_tenant[a.tenant].append(
                 {
@@ -348,10 +362,9 @@ class AlertRuntime:
                     "labels": a.labels,
                 }
             )
-            noted.setdefault(a.fingerprint, []).append(
-                {"kind": "alert", "status": a.status, "at": now}
+            self._remember(
+                partition, a.fingerprint, {"kind": "alert", "status": a.status, "at": now}, now
             )
-        self._remember(partition, noted)
         for tenant, items in by_tenant.items():
             await send_batch(history_topic, tenant.encode(), items)
 
@@ -360,7 +373,6 @@ class AlertRuntime:
         for an alert only when it tells something new about it (first firing, resolved),
         so re-sends of a growing group cost nothing per alert."""
         by_tenant: defaultdict[str, list[dict]] = defaultdict(list)
-        noted: defaultdict[int, dict[str, list[dict]]] = defaultdict(dict)
         for f in flushes:
             partition = f.group.partition
             for s in f.sends:
@@ -383,11 +395,7 @@ class AlertRuntime:
                 for a in s.shown:
                     if a.noted != a.status:
                         a.noted = a.status
-                        noted[partition].setdefault(a.fingerprint, []).append(
-                            {**base, "status": a.status}
-                        )
-        for partition, events in noted.items():
-            self._remember(partition, events)
+                        self._remember(partition, a.fingerprint, {**base, "status": a.status}, now)
         for tenant, items in by_tenant.items():
             await send_batch(history_topic, tenant.encode(), items)
 

@@ -186,10 +186,7 @@ class History(RuntimeView):
             return am_error(400, "fingerprint: expected 16 hex digits")
 
         def local() -> list[dict[str, Any]]:
-            out: list[dict[str, Any]] = []
-            for p in sorted(self.runtime.loaded):
-                out.extend(self.runtime.stores.history.get(p, fingerprint) or [])
-            return out
+            return self.runtime.history(fingerprint)
 
         events = await gathered(request, local)
         events.sort(key=lambda e: e.get("at", 0))

@@ -176,6 +176,15 @@ class PartitionStore:
             raw = self._db(partition).get(raw_key)
         return None if raw is None else orjson.loads(raw)
 
+    def scan(self, partition: int, prefix: str) -> Iterator[tuple[str, Any]]:
+        """The committed entries whose key starts with ``prefix``, in key order."""
+        raw_prefix = prefix.encode()
+        for raw_key, raw in self._db(partition).items(from_key=raw_prefix):
+            if not raw_key.startswith(raw_prefix):
+                break
+            if raw is not None:
+                yield raw_key.decode(), orjson.loads(raw)
+
     def items(self, partition: int) -> Iterator[tuple[str, Any]]:
         """Every committed entry of one partition (to rebuild in-memory state after
         assignment; nothing is staged for a partition that is being loaded)."""

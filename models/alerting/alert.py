@@ -48,17 +48,16 @@ class Alert:
     source: str = ""
     generator_url: str = ""
     fingerprint: str = ""
-    # bookkeeping of the alert path, kept on the alert instead of in side dicts
-    # (one object per active alert is the memory budget):
-    groups: int = field(default=0, repr=False, compare=False)  # groups holding it
-    stored_ends: float = field(default=0.0, repr=False, compare=False)  # ends_at persisted
-    noted: str = field(default="", repr=False, compare=False)  # status last in history
-    mute: tuple[Any, bool] | None = field(default=None, repr=False, compare=False)
-    # the webhook form as JSON and what it was made from: a group's alerts are
-    # rendered at every flush, and most have not changed since the last one
-    _webhook: tuple[Any, orjson.Fragment] | None = field(
-        default=None, repr=False, compare=False
-    )
+    # bookkeeping of the alert path, kept on the alert instead of in side dicts (one
+    # object per active alert is the memory budget); not copied by dataclasses.replace:
+    groups: int = field(default=0, init=False, repr=False, compare=False)  # groups holding it
+    stored_ends: float = field(default=0.0, init=False, repr=False, compare=False)
+    noted: str = field(default="", init=False, repr=False, compare=False)  # last in history
+    mute_epoch: Any = field(default=None, init=False, repr=False, compare=False)
+    muted: bool = field(default=False, init=False, repr=False, compare=False)
+    # the webhook form as JSON: a group's alerts are shown at every flush, and most have
+    # not changed since the last one; whoever changes a shown field calls ``changed()``
+    rendered: orjson.Fragment | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -130,15 +129,18 @@ class Alert:
         }
 
     def webhook_json(self, now: float) -> orjson.Fragment:
-        """``to_webhook`` encoded once and reused while the alert is unchanged, so a
-        notification of a large group is assembled from bytes, not re-encoded."""
-        made_from = (self.resolved_at(now), self.starts_at, self.ends_at, id(self.annotations))
-        cached = self._webhook
-        if cached is not None and cached[0] == made_from:
-            return cached[1]
-        fragment = orjson.Fragment(orjson.dumps(self.to_webhook(now)))
-        self._webhook = (made_from, fragment)
-        return fragment
+        """``to_webhook`` encoded once and reused until ``changed()``, so a notification
+        of a large group is assembled from bytes, not re-encoded."""
+        rendered = self.rendered
+        if rendered is None:
+            # copied: orjson's output sits in a 4 KiB allocation, too big to keep per alert
+            raw = bytes(memoryview(orjson.dumps(self.to_webhook(now))))
+            rendered = self.rendered = orjson.Fragment(raw)
+        return rendered
+
+    def changed(self) -> None:
+        """Say that status, times or annotations changed (the rendering is redone)."""
+        self.rendered = None
 
     def to_webhook(self, now: float) -> dict[str, Any]:
         """The alert as it appears in Alertmanager's webhook payload (version 4)."""

@@ -52,6 +52,7 @@ class AlertSet:
             elif new.status == RESOLVED:
                 old.status, old.ends_at = RESOLVED, new.ends_at or now
                 old.annotations = new.annotations or old.annotations
+                old.changed()
                 changed.append(old)
                 continue
             else:  # a refresh of a firing alert
@@ -59,8 +60,10 @@ class AlertSet:
                 old.ends_at = new.ends_at
                 if new.annotations != old.annotations:
                     old.annotations = new.annotations
+                    old.changed()
                 if new.starts_at < old.starts_at:
                     old.starts_at = new.starts_at
+                    old.changed()
                 stored = old.stored_ends
                 if stored and stored - now < (old.ends_at - now) / 2:
                     stale.append(old)
@@ -88,6 +91,7 @@ class AlertSet:
                 continue
             if alert.ends_at <= now:
                 alert.status = RESOLVED
+                alert.changed()
                 out.append(alert)
             else:  # refreshed since: one entry per alert, re-armed at its new end
                 heapq.heappush(heap, (alert.ends_at, fp))

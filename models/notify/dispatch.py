@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.alerting.alert import FIRING, Alert
-from models.notify.routing import Route
+from models.notify.routing import Route, RouteTree
 
 
 @dataclass(slots=True)
@@ -32,6 +32,19 @@ class Group:
     flushed: bool = False
     changed: bool = True  # a member joined or changed state since the last flush
     view: Any = None  # the notify pipeline's cached reading of the members
+    _order: list[str] = field(default_factory=list)  # fingerprints, sorted when read
+    _unsorted: bool = False
+
+    def sorted_members(self) -> list[Alert]:
+        """The members by fingerprint (Alertmanager's order). Kept sorted incrementally:
+        newcomers are appended and one timsort merges the two runs, O(n) not O(n log n)."""
+        if self._unsorted:
+            order = [fp for fp in dict.fromkeys(self._order) if fp in self.members]
+            order.sort()
+            self._order = order
+            self._unsorted = False
+        members = self.members
+        return [members[fp] for fp in self._order]
 
     @property
     def id(self) -> str:
@@ -68,6 +81,7 @@ class Dispatcher:
 
     def __init__(self, root: Route, *, send_resolved_immediately: bool = False) -> None:
         self.root = root
+        self.tree = RouteTree(root)
         self.routes = {r.id: r for r in root.walk()}
         # our addition (off by default): a group whose alerts all resolved flushes at
         # once, not after group_interval (Alertmanager #1510)
@@ -88,11 +102,10 @@ class Dispatcher:
     def add(self, alerts: Iterable[Alert], partition: int, now: float) -> None:
         """Route changed alerts into their groups (a new group is persisted; membership
         is derived again on load, so joining an existing group writes nothing)."""
-        groups = self.groups
+        groups, tree = self.groups, self.tree
         for alert in alerts:
-            for route in self.root.match(alert.labels):
-                group_labels = route.group_labels(alert.labels)
-                key = route.group_key(group_labels)
+            for route in tree.match(alert.labels):
+                key, group_labels = tree.group(route, alert.labels)
                 gid = f"{alert.tenant}/{route.id}/{key}"  # sibling routes may share a key
                 group = groups.get(gid)
                 if group is None:
@@ -111,6 +124,8 @@ class Dispatcher:
                 known = group.members.get(fp)
                 if known is None:
                     alert.groups += 1
+                    group._order.append(fp)
+                    group._unsorted = True
                 elif known is not alert:  # a new incarnation replaces the old object
                     alert.groups += 1
                     known.groups -= 1
@@ -153,6 +168,7 @@ class Dispatcher:
             self._release(group, fp)
         if gone:
             group.changed = True
+            group._unsorted = True
         if not group.members:
             del self.groups[group.id]
             self.dirty.discard(group.id)

@@ -189,31 +189,50 @@ def build_routes(cfg: Any) -> Route:
 
 
 class RouteTree:
-    """The root plus a bounded cache of ``match`` results by label set.
+    """The root plus caches that make routing an alert two dict lookups.
 
-    Alerts repeat (Prometheus re-sends each evaluation), so a hit saves the tree
-    walk; a label set costs one sorted-tuple build (~1 µs for 8 labels)."""
+    Which routes match depends only on the values of the labels that the tree's
+    matchers name, and a group key only on the values of the route's ``group_by``
+    labels; both are cached by those values (bounded), so a stream of distinct alerts
+    that share them (hosts of one service) walks the tree and formats keys once."""
 
-    __slots__ = ("_cache", "max_cache", "root")
+    __slots__ = ("_cache", "_group_names", "_keys", "_names", "max_cache", "root")
 
     def __init__(self, root: Route, max_cache: int = 100_000) -> None:
         self.root = root
         self.max_cache = max_cache
+        self._names = tuple(sorted({m.name for r in root.walk() for m in r.matchers}))
+        self._group_names = {r.id: tuple(sorted(r.group_by)) for r in root.walk()}
         self._cache: dict[Any, list[Route]] = {}
+        self._keys: dict[Any, tuple[str, dict[str, str]]] = {}
 
     @classmethod
     def from_config(cls, cfg: Any, max_cache: int = 100_000) -> RouteTree:
         return cls(build_routes(cfg), max_cache)
 
     def match(self, labels: Mapping[str, str], key: Any = None) -> list[Route]:
-        """Matching routes; ``key`` (e.g. the alert fingerprint) avoids building one."""
-        k = key if key is not None else frozenset(labels.items())
+        """Matching routes (``root.match``); ``key`` overrides the cache key."""
+        k = key if key is not None else tuple([labels.get(n) for n in self._names])
         r = self._cache.get(k)
         if r is None:
             if len(self._cache) >= self.max_cache:
                 self._cache.clear()
             r = self._cache[k] = self.root.match(labels)
         return r
+
+    def group(self, route: Route, labels: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+        """``(group key, group labels)`` of an alert on a matching route."""
+        if route.group_by_all:
+            group_labels = route.group_labels(labels)
+            return route.group_key(group_labels), group_labels
+        k = (route.id, *[labels.get(n) for n in self._group_names[route.id]])
+        found = self._keys.get(k)
+        if found is None:
+            if len(self._keys) >= self.max_cache:
+                self._keys.clear()
+            group_labels = route.group_labels(labels)
+            found = self._keys[k] = (route.group_key(group_labels), group_labels)
+        return found
 
     def receivers(self, labels: Mapping[str, str]) -> list[str]:
         return [r.receiver for r in self.match(labels)]

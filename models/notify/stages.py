@@ -122,7 +122,8 @@ class FlapStage:
             if any(fp in pinned for fp in f.group.members):
                 f.group.view = None
                 f.members = [
-                    a if a.fingerprint not in pinned else _pinned(a) for a in _sorted(f.group)
+                    a if a.fingerprint not in pinned else _pinned(a)
+                    for a in f.group.sorted_members()
                 ]
         return flushes
 
@@ -133,12 +134,7 @@ def _pinned(alert: Alert) -> Alert:
         status=FIRING,
         ends_at=0.0,
         annotations={**alert.annotations, "flapping": "true"},
-        _webhook=None,
     )
-
-
-def _sorted(group: Group) -> list[Alert]:
-    return [group.members[fp] for fp in sorted(group.members)]
 
 
 @dataclass(slots=True)
@@ -178,13 +174,12 @@ class MuteStage:
             resolved: list[Alert] = []
             muted_firing: list[str] = []
             muted_resolved: list[Alert] = []
-            for a in f.members or _sorted(group):
-                cached = a.mute
-                if epoch is not None and cached is not None and cached[0] == epoch:
-                    muted = cached[1]
+            for a in f.members or group.sorted_members():
+                if epoch is not None and a.mute_epoch == epoch:
+                    muted = a.muted
                 else:
-                    muted = mutes(a.labels, now)
-                    a.mute = (epoch, muted)
+                    muted = a.muted = mutes(a.labels, now)
+                    a.mute_epoch = epoch
                 if a.status == FIRING:
                     if muted:
                         muted_firing.append(a.fingerprint)
@@ -274,9 +269,9 @@ class RenderStage:
                     continue
                 previous = s.entry.timestamp if s.entry else 0.0
                 digest = hashlib.sha256(s.log_key.encode())
-                digest.update(",".join(sorted(s.firing)).encode())
+                digest.update(_joined(s.firing, f.firing).encode())
                 digest.update(b"|")
-                digest.update(",".join(sorted(s.resolved)).encode())
+                digest.update(_joined(s.resolved, s.shown).encode())
                 digest.update(f"|{previous}".encode())
                 s.notification = Notification(
                     id=digest.hexdigest()[:32],
@@ -286,12 +281,21 @@ class RenderStage:
                     integration=s.integration.index,
                     group_key=group.key,
                     group_labels=group.labels,
-                    alerts=[a.webhook_json(now) for a in s.shown],
+                    alerts=[a.rendered or a.webhook_json(now) for a in s.shown],
                     reason=s.reason,
                     external_url=self.external_url,
                     created_at=now,
                 )
         return flushes
+
+
+def _joined(fingerprints: frozenset[str], ordered: list[Alert]) -> str:
+    """The fingerprints joined in sorted order; ``ordered`` (sorted by fingerprint)
+    usually holds exactly them, which saves sorting a large group at every flush."""
+    in_order = [a.fingerprint for a in ordered if a.fingerprint in fingerprints]
+    if len(in_order) != len(fingerprints):
+        in_order = sorted(fingerprints)
+    return ",".join(in_order)
 
 
 class LogStage:
