@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Mapping
 
+import faust
 import orjson
 
 from agents.dlq import dead_letters, raw_reject
 from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
-from app.faust_app import app, notification_topics, receipts_topic, send_batch
-from app.pipeline import pipeline_config
+from app.faust_app import receipts_topic, send_batch
 from channels.delivery import Deliverer
 from models.dead_letter import NOTIFICATIONS
 from models.notify.notification import Notification
@@ -34,19 +33,20 @@ log = logging.getLogger(__name__)
 
 
 class ChannelSenders:
-    """What every channel agent of this worker delivers through: one Deliverer, so a
+    """What every channel agent of a worker delivers through: one Deliverer, so a
     receiver's rate limit and a destination's circuit breaker hold across channels.
 
     The Deliverer is made on the first batch, inside the running loop: it sends through
     the app's HTTP session, which belongs to that loop and which Faust closes on stop."""
 
-    def __init__(self, config: PipelinesConfig) -> None:
+    def __init__(self, app: faust.App, config: PipelinesConfig) -> None:
+        self.app = app
         self.config = config
         self._deliverer: Deliverer | None = None
 
     def deliverer(self) -> Deliverer:
         if self._deliverer is None:
-            self._deliverer = build_deliverer(self.config, app.http_client)  # type: ignore[arg-type]
+            self._deliverer = build_deliverer(self.config, self.app.http_client)  # type: ignore[arg-type]
         return self._deliverer
 
     async def deliver_batch(self, partition: int, key: bytes | None, raw: bytes) -> None:
@@ -84,31 +84,25 @@ class ChannelSenders:
         )
 
 
-def _sender(kind: str, topic: Any, senders: ChannelSenders) -> None:
-    async def send(stream: AsyncIterator[Any]) -> None:
-        async for event in stream.events():  # type: ignore[attr-defined]
+def register(app: faust.App, topics: Mapping[str, faust.TopicT], senders: ChannelSenders) -> None:
+    """One sender agent per channel topic, all delivering through ``senders``."""
+    for kind, topic in topics.items():
+        _sender(app, kind, topic, senders)
+
+    @app.timer(3600.0, name="agents.notify.forget_old_deliveries")
+    async def forget_old_deliveries() -> None:
+        """Drop delivery records past the retention: only recent resends need catching."""
+        names = {t.get_topic_name() for t in topics.values()}
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
+        cutoff = time.time() - DELIVERED_RETENTION
+        for partition in owned:
+            for key, at in list(delivered.items(partition)):
+                if at < cutoff:
+                    delivered.delete(partition, key)
+
+
+def _sender(app: faust.App, kind: str, topic: faust.TopicT, senders: ChannelSenders) -> None:
+    @app.agent(topic, name=f"notify.{kind}")
+    async def send(stream):  # type: ignore[no-untyped-def]
+        async for event in stream.events():
             await senders.deliver_batch(event.message.partition, event.key, event.value)
-
-    send.__name__ = f"send_{kind}"
-    app.agent(topic, name=f"notify.{kind}")(send)
-
-
-def _register_senders() -> None:
-    senders = ChannelSenders(pipeline_config())
-    for kind, topic in notification_topics.items():
-        _sender(kind, topic, senders)
-
-
-_register_senders()
-
-
-@app.timer(3600.0)
-async def forget_old_deliveries() -> None:
-    """Drop delivery records past the retention: only recent resends need catching."""
-    names = {t.get_topic_name() for t in notification_topics.values()}
-    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
-    cutoff = time.time() - DELIVERED_RETENTION
-    for partition in owned:
-        for key, at in list(delivered.items(partition)):
-            if at < cutoff:
-                delivered.delete(partition, key)

@@ -5,13 +5,12 @@ sets the environment first and does exactly that).  The alert runtime is built h
 once, from the validated pipelines file, and handed to what uses it.
 """
 
-import agents.evaluate
-import agents.notify  # noqa: F401
+import agents.evaluate  # noqa: F401  (its agent registers itself on import)
 import tables
-from agents import alerts, commands, suppression
+from agents import alerts, commands, notify, suppression
 from agents.runtime import AlertRuntime, Stores
 from app import api, api_v2
-from app.faust_app import alerts_topic, app, commands_topic
+from app.faust_app import alerts_topic, app, commands_topic, notification_topics
 from app.pipeline import pipeline_config
 from app.settings import settings
 
@@ -30,6 +29,7 @@ runtime = AlertRuntime(
 )
 alerts.register(app, alerts_topic, runtime, settings.tick)
 commands.register(app, commands_topic, runtime)
+notify.register(app, notification_topics, notify.ChannelSenders(app, pipeline_config()))
 suppression.register(app, runtime.suppressor, settings.broker)
 api.register(app, runtime)
 api_v2.register(app, runtime)
