@@ -25,9 +25,11 @@ from models.rules.annotations import render
 from models.rules.conditions import Context, condition_for
 from models.rules.sample import Sample
 from models.rules.spec import PredictSpec, ThresholdSpec
-from models.rules.window import WindowAggregate, needs_values
+from models.rules.window import Aggregate, new_aggregate
 
-SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # tenant, rule name, sorted labels
+LabelKey = tuple[tuple[str, str], ...]  # a series' labels, sorted
+SeriesKey = tuple[str, str, LabelKey]  # tenant, rule name, labels
+WindowKey = tuple[str, float]  # tenant, window start: one bucket of windows, one per series
 WindowedRule = ThresholdSpec | PredictSpec
 _TENANT = attrgetter("tenant")
 _TS = attrgetter("ts")
@@ -49,22 +51,20 @@ class SeriesState:
 
 
 class CompiledRule:
-    """A rule ready to evaluate, with its open windows: (tenant, labels, start) -> aggregate."""
+    """A rule ready to evaluate, with its open windows bucketed by tenant and start: a
+    bucket holds every series of that window and closes as one."""
 
-    __slots__ = ("condition", "for_", "grace", "keep", "match", "open", "rule", "window")
+    __slots__ = ("condition", "for_", "grace", "match", "new_aggregate", "open", "rule", "window")
 
     def __init__(self, rule: WindowedRule) -> None:
         self.rule = rule
         self.condition = condition_for(rule)
         self.for_ = rule.for_
         self.match = tuple(rule.match.items())
-        self.keep = needs_values(rule.aggregate)
+        self.new_aggregate = new_aggregate(rule.aggregate)
         self.window = rule.window
         self.grace = rule.grace
-        self.open: dict[WindowKey, WindowAggregate] = {}
-
-
-WindowKey = tuple[str, tuple[tuple[str, str], ...], float]  # tenant, sorted labels, start
+        self.open: dict[WindowKey, dict[LabelKey, Aggregate]] = {}
 
 
 class RuleEvaluator:
@@ -92,8 +92,9 @@ class RuleEvaluator:
         """Fold one record's samples into their windows; returns how many matched a rule.
 
         The hot path of the metrics agent.  Tenant bookkeeping (event time, last seen) is
-        done once per tenant of the batch; per sample and matching rule it is one series
-        key, one dict lookup and the aggregate's update."""
+        done once per tenant of the batch, window bookkeeping once per bucket; per sample
+        and matching rule it is the sorted labels, two dict lookups (the bucket's dict is
+        small) and the aggregate's update."""
         if not samples:
             return 0
         self._saw(samples, now)
@@ -111,13 +112,15 @@ class RuleEvaluator:
                     continue
                 if lkey is None:
                     lkey = tuple(sorted(labels.items()))
-                start = ts - ts % c.window
-                key = (s.tenant, lkey, start)
-                agg = c.open.get(key)
-                if agg is None:
-                    agg = self._open(c, key)
-                    if agg is None:
+                bkey = (s.tenant, ts - ts % c.window)
+                bucket = c.open.get(bkey)
+                if bucket is None:
+                    bucket = self._open(c, bkey)
+                    if bucket is None:
                         continue
+                agg = bucket.get(lkey)
+                if agg is None:
+                    agg = bucket[lkey] = c.new_aggregate()
                 agg.add(s.value, ts)
                 matched += 1
         return matched
@@ -137,16 +140,17 @@ class RuleEvaluator:
             if ts > self.watermark.get(tenant, -math.inf):
                 self.watermark[tenant] = ts
 
-    def _open(self, c: CompiledRule, key: WindowKey) -> WindowAggregate | None:
-        """A new window for ``key``, or None (counted as late) if it has already closed."""
-        tenant, _, start = key
+    def _open(self, c: CompiledRule, key: WindowKey) -> dict[LabelKey, Aggregate] | None:
+        """A new bucket for ``key``, or None (the sample counted late) if it has closed."""
+        tenant, start = key
         close_at = start + c.window + c.grace
         if close_at <= self.closed_until.get(tenant, -math.inf):
             self.late += 1
             return None
-        agg = c.open[key] = WindowAggregate(c.keep)
+        bucket: dict[LabelKey, Aggregate] = {}
+        c.open[key] = bucket
         self.closes.setdefault(tenant, {}).setdefault(close_at, []).append((c, key))
-        return agg
+        return bucket
 
     def close(self, now: float) -> tuple[list[Alert], dict[SeriesKey, SeriesState]]:
         """Close due windows; returns alerts to emit and the series states that changed."""
@@ -168,37 +172,52 @@ class RuleEvaluator:
         changed: dict[SeriesKey, SeriesState],
     ) -> None:
         for c, key in windows:
-            agg = c.open.pop(key, None)
-            if agg is None:  # forgotten on a rebalance
+            bucket = c.open.pop(key, None)
+            if bucket is None:  # forgotten on a rebalance
                 continue
-            tenant, lkey, start = key
-            series: SeriesKey = (tenant, c.rule.alert, lkey)
-            value = agg.result(c.rule.aggregate, c.window)
-            if math.isnan(value):
-                continue
-            end = start + c.window
-            holds, context = self._judge(c, series, value, end)
-            state = self.state.get(series)
-            if state is None:
-                if not holds:  # the common case: nothing pending, nothing to change
-                    continue
-                state = SeriesState()
-            before = (state.pending_since, state.firing)
-            if holds:
-                state.pending_since = state.pending_since or start
-                if end - state.pending_since >= c.for_:
-                    state.firing = True
-                    alerts.append(self._alert(c, series, value, FIRING, state, now, context))
-            else:
-                if state.firing:
-                    alerts.append(self._alert(c, series, value, RESOLVED, state, now, context))
-                state.pending_since, state.firing = 0.0, False
-            if (state.pending_since, state.firing) != before:
-                changed[series] = state
-            if state.pending_since or state.firing:
-                self.state[series] = state
-            else:
-                self.state.pop(series, None)
+            tenant, start = key
+            for lkey, agg in bucket.items():
+                self._judge_window(
+                    c, (tenant, c.rule.alert, lkey), start, agg, now, alerts, changed
+                )
+
+    def _judge_window(
+        self,
+        c: CompiledRule,
+        series: SeriesKey,
+        start: float,
+        agg: Aggregate,
+        now: float,
+        alerts: list[Alert],
+        changed: dict[SeriesKey, SeriesState],
+    ) -> None:
+        """One closed window of one series: judge it, move the series' state, alert."""
+        value = agg.result(c.window)
+        if math.isnan(value):
+            return
+        end = start + c.window
+        holds, context = self._judge(c, series, value, end)
+        state = self.state.get(series)
+        if state is None:
+            if not holds:  # the common case: nothing pending, nothing to change
+                return
+            state = SeriesState()
+        before = (state.pending_since, state.firing)
+        if holds:
+            state.pending_since = state.pending_since or start
+            if end - state.pending_since >= c.for_:
+                state.firing = True
+                alerts.append(self._alert(c, series, value, FIRING, state, now, context))
+        else:
+            if state.firing:
+                alerts.append(self._alert(c, series, value, RESOLVED, state, now, context))
+            state.pending_since, state.firing = 0.0, False
+        if (state.pending_since, state.firing) != before:
+            changed[series] = state
+        if state.pending_since or state.firing:
+            self.state[series] = state
+        else:
+            self.state.pop(series, None)
 
     def _judge(
         self, c: CompiledRule, series: SeriesKey, value: float, ts: float
