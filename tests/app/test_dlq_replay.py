@@ -203,3 +203,15 @@ async def test_replay_keeps_unselected_letters_sends_each_id_once_and_lists_the_
         "0 duplicates, 0 listed only"
     ]
     assert sent() == Counter({"A": 1, "B": 1, "C": 1})
+
+
+def test_replay_of_a_topic_that_does_not_exist_fails_and_says_so(broker, capsys):
+    topic = f"t{uuid.uuid4().hex[:8]}.dlq"  # never declared: a wrong prefix, say
+    config = load_text(PIPELINES.format(url="http://127.0.0.1:9/hook"))
+    lines: list[str] = []
+    code = DlqReplay(config, broker, topic, f"{topic}-replay", timeout=5, out=lines.append).run()
+    assert code == 1
+    assert lines == []
+    assert (
+        f"dlq replay: {topic} on {broker}: topic {topic} cannot be read" in capsys.readouterr().err
+    )
