@@ -145,7 +145,7 @@ class Commands:
         alerts = [a for a in runtime.group_alerts(tenant, group_key, fp) if a.status == FIRING]
         resolved = [replace(a, status=RESOLVED, ends_at=now) for a in alerts]
         changed, _ = runtime.alert_sets[partition].merge(resolved, now)
-        await runtime.ingest(partition, changed, now)
+        runtime.ingest(partition, changed, now)
         log.info("resolve %s by %s: %d alerts", group_key or fp, user, len(changed))
 
     async def silence_from_button(self, partition: int, cmd: dict[str, Any], now: float) -> None:

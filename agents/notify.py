@@ -25,7 +25,7 @@ from app.faust_app import receipts_topic, send_batch
 from channels.delivery import Deliverer
 from models.dead_letter import NOTIFICATIONS
 from models.notify.notification import Notification
-from tables import delivered
+from tables import checkpoint, delivered
 
 DELIVERED_RETENTION = 7 * 86400.0
 
@@ -76,6 +76,7 @@ class ChannelSenders:
                     r.status,
                     r.last_error,
                 )
+        checkpoint.commit_batch()  # the delivered ids on disk before anything else happens
         await send_batch(receipts_topic, key, [r.to_wire() for r in receipts])
         await dead_letters(
             NOTIFICATIONS,

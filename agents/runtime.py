@@ -198,10 +198,10 @@ class AlertRuntime:
             good = await self._cap(partition, key, good)
         changed, stale = self.alert_sets[partition].merge(good, now)
         self._persist_alerts(partition, stale)
-        await self.ingest(partition, changed, now)
+        self.ingest(partition, changed, now)
         self.stores.checkpoint.commit_batch()
 
-    async def ingest(self, partition: int, changed: list[Alert], now: float) -> None:
+    def ingest(self, partition: int, changed: list[Alert], now: float) -> None:
         """Persist, observe and route the alerts whose state changed."""
         if not changed:
             return
@@ -215,7 +215,7 @@ class AlertRuntime:
         self.suppressor.observe(changed)
         self.dispatcher.add(changed, partition, now)
         self.persist_dispatch()
-        await self._alert_history(partition, changed, now)
+        self._alert_history(partition, changed, now)
 
     async def _cap(self, partition: int, key: bytes | None, good: list[Alert]) -> list[Alert]:
         """Per-tenant max_active_alerts: new firing alerts past the cap go to dlq, counted."""
@@ -258,34 +258,41 @@ class AlertRuntime:
         if not self.ready():
             return []
         for partition in self.sync():
-            await self.ingest(partition, self.alert_sets[partition].expire(now), now)
+            self.ingest(partition, self.alert_sets[partition].expire(now), now)
         if self.flaps is not None:
             for event in self.flaps.tick(now):
                 self.flap_pinned.discard(event.fingerprint)
         due = self.dispatcher.due(now)
         out: list[Notification] = []
+        decided: set[str] = set()
         if due:
             flushes = [GroupFlush(g, self.dispatcher.routes[g.route_id]) for g in due]
             self.pipeline.process(flushes, now)
             out = notifications(flushes)
             for f in flushes:
                 self.dispatcher.flushed(f.group, f.shown)
+            decided = self.nflog.drain()
             rejected = self.rate_limit.drain()
             if rejected:
                 await self._reject_notifications(rejected, now)
+        released, self.dispatcher.released = self.dispatcher.released, []
         self.persist_dispatch()
         if out:
             for n in out:
                 log.info("notify %s %s/%s: %s", n.id, n.receiver, n.channel, n.reason)
-            await self._send(out)
-            await self._notification_history(flushes, now)
-        self._release(now)
+            self._send(out)
+            self._notification_history(flushes, now)
+            # what was notified is logged, and what is done with is deleted, only once
+            # the notifications are in Kafka: a kill -9 in between notifies again (the
+            # same id, which the senders' delivered table drops); it never loses one
+            await self.stores.checkpoint.delivered()
+        self._persist_log(decided)
+        self._release(released, now)
         self.stores.checkpoint.commit_batch()
         return out
 
-    def _release(self, now: float) -> None:
+    def _release(self, released: list[tuple[int, Alert]], now: float) -> None:
         """Resolved alerts that no group holds any more are done with."""
-        released, self.dispatcher.released = self.dispatcher.released, []
         for partition, alert in released:
             alerts = self.alert_sets.get(partition)
             if alerts is None or alerts.alerts.get(alert.fingerprint) is not alert:
@@ -298,12 +305,13 @@ class AlertRuntime:
                 self.stores.alerts.delete(partition, alert.fingerprint)
                 self._trim_history(partition, alert.fingerprint)
 
-    async def _send(self, out: list[Notification]) -> None:
+    def _send(self, out: list[Notification]) -> None:
         by_topic: defaultdict[tuple[str, str], list[dict]] = defaultdict(list)
         for n in out:
             by_topic[(n.channel, n.tenant)].append(n.to_wire())
+        produce = self.stores.checkpoint.produce
         for (channel, tenant), items in by_topic.items():
-            await send_batch(notification_topics[channel], tenant.encode(), items)
+            produce(notification_topics[channel].get_topic_name(), tenant.encode(), items)
 
     async def _reject_notifications(self, rejected: list[Notification], now: float) -> None:
         cap = self.limits.max_notifications_per_minute
@@ -326,7 +334,10 @@ class AlertRuntime:
             self.stores.groups.put(g.partition, g.id, g.to_wire())
         for gid, partition in deleted.items():
             self.stores.groups.delete(partition, gid)
-        for partition, key, entry in self.nflog.drain():
+        self._persist_log(self.nflog.drain())
+
+    def _persist_log(self, keys: set[str]) -> None:
+        for partition, key, entry in self.nflog.snapshot(keys):
             self.stores.nflog.put(partition, key, entry)
 
     # --- history ------------------------------------------------------------------------
@@ -350,7 +361,7 @@ class AlertRuntime:
         for key in keys[:-HISTORY_KEEP]:
             self.stores.history.delete(partition, key)
 
-    async def _alert_history(self, partition: int, changed: list[Alert], now: float) -> None:
+    def _alert_history(self, partition: int, changed: list[Alert], now: float) -> None:
         by_tenant: defaultdict[str, list[dict]] = defaultdict(list)
         for a in changed:
             by_tenant[a.tenant].append(
@@ -365,10 +376,11 @@ class AlertRuntime:
             self._remember(
                 partition, a.fingerprint, {"kind": "alert", "status": a.status, "at": now}, now
             )
+        topic = history_topic.get_topic_name()
         for tenant, items in by_tenant.items():
-            await send_batch(history_topic, tenant.encode(), items)
+            self.stores.checkpoint.produce(topic, tenant.encode(), items)
 
-    async def _notification_history(self, flushes: list[GroupFlush], now: float) -> None:
+    def _notification_history(self, flushes: list[GroupFlush], now: float) -> None:
         """One topic event per notification; in the table, a notification is recorded
         for an alert only when it tells something new about it (first firing, resolved),
         so re-sends of a growing group cost nothing per alert."""
@@ -396,8 +408,9 @@ class AlertRuntime:
                     if a.noted != a.status:
                         a.noted = a.status
                         self._remember(partition, a.fingerprint, {**base, "status": a.status}, now)
+        topic = history_topic.get_topic_name()
         for tenant, items in by_tenant.items():
-            await send_batch(history_topic, tenant.encode(), items)
+            self.stores.checkpoint.produce(topic, tenant.encode(), items)
 
     # --- reads for the API --------------------------------------------------------------
     def live_alerts(self) -> Iterable[Alert]:

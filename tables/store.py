@@ -23,6 +23,7 @@ worker that takes the partition over elsewhere never misses a committed effect.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from faust.types import TP
 from rocksdict import WriteBatch
 
 from app.settings import Settings, bootstrap_servers, security_config
+from models.wire import encode_chunks
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,9 @@ class Checkpoint:
                     "acks": "all",
                     "enable.idempotence": False,
                     "queue.buffering.max.messages": 2_000_000,
+                    "message.max.bytes": 8 * 1024 * 1024,  # one notification may be large
+                    # the Java client's partitioner, as Faust's producer and our client use
+                    "partitioner": "murmur2_random",
                 }
             )
         return self._producer
@@ -75,6 +80,38 @@ class Checkpoint:
         key = (msg.topic(), msg.partition())
         if msg.offset() > self._acked.get(key, -1):
             self._acked[key] = msg.offset()
+
+    def _on_output(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._failed.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+
+    def produce(self, topic: str, key: bytes | None, items: list[Any]) -> None:
+        """Send items to a topic as JSON-array records of bounded size, through the C
+        producer (compression and I/O off the event loop); acknowledged by the next
+        checkpoint, so before the input that caused them is committed."""
+        producer = self.producer
+        for chunk in encode_chunks(items):
+            while True:
+                try:
+                    producer.produce(topic, chunk, key, on_delivery=self._on_output)
+                    break
+                except BufferError:  # queue full: let librdkafka send some
+                    producer.poll(0.05)
+
+    async def delivered(self, warn_after: float = 10.0) -> None:
+        """Wait until every record handed to the producer is acknowledged, without
+        blocking the event loop. Raises if one failed."""
+        producer = self.producer
+        waited = 0.0
+        while producer.flush(0) > 0:
+            await asyncio.sleep(0.002)
+            waited += 0.002
+            if waited >= warn_after:
+                log.warning("waiting %.0f s for the broker to acknowledge records", waited)
+                warn_after *= 2
+        if self._failed:
+            failed, self._failed = self._failed[:5], []
+            raise RuntimeError(f"records not delivered: {failed}")
 
     def commit_batch(self) -> int:
         """Write every store's staged keys (one WriteBatch per partition) and queue their

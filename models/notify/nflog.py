@@ -169,15 +169,15 @@ class NotificationLog:
                 )
                 self.dirty.add(key)
 
-    def drain(self) -> list[tuple[int, str, dict[str, Any]]]:
-        """(partition, key, entry) of every entry changed since the last drain."""
-        out = [
-            (self.entries[k][0], k, self.entries[k][1].to_dict())
-            for k in self.dirty
-            if k in self.entries
-        ]
-        self.dirty.clear()
+    def drain(self) -> set[str]:
+        """The keys of the entries changed since the last drain."""
+        out, self.dirty = self.dirty, set()
         return out
+
+    def snapshot(self, keys: Iterable[str]) -> list[tuple[int, str, dict[str, Any]]]:
+        """(partition, key, entry as stored) of these keys, as they are now."""
+        entries = self.entries
+        return [(entries[k][0], k, entries[k][1].to_dict()) for k in keys if k in entries]
 
     def keys_of(self, tenant: str) -> list[str]:
         return [k for k in self.entries if k.startswith(tenant + "/")]
