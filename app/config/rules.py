@@ -94,6 +94,15 @@ class _Windowed(_RuleBase):
             raise ValueError("a window must be longer than 0s")
         return v
 
+    def _windowed(self) -> dict[str, Any]:
+        """The fields every windowed rule spec shares (``WindowedSpec``) but ``for_``."""
+        return {
+            **self._common(),
+            "window": self.window,
+            "grace": self.grace,
+            "aggregate": self.aggregate,
+        }
+
 
 class ThresholdRule(_Windowed):
     """Fire when a window's aggregate meets ``condition`` ('> 90'), or, with
@@ -119,10 +128,7 @@ class ThresholdRule(_Windowed):
         auto = parse_auto(self.condition)
         op, threshold = parse_condition(self.condition) if auto is None else (None, None)
         return ThresholdSpec(
-            **self._common(),
-            window=self.window,
-            grace=self.grace,
-            aggregate=self.aggregate,
+            **self._windowed(),
             for_=self.for_,
             op=op,
             threshold=threshold,
@@ -185,10 +191,7 @@ class PredictRule(_Windowed):
 
     def to_spec(self) -> PredictSpec:
         return PredictSpec(
-            **self._common(),
-            window=self.window,
-            grace=self.grace,
-            aggregate=self.aggregate,
+            **self._windowed(),
             for_=0.0,
             limit=self.limit,
             direction=self.direction,
