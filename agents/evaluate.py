@@ -29,7 +29,7 @@ from models.detectors.forecast import Forecaster
 from models.detectors.threshold import AutoThreshold
 from models.rules.anomaly import AnomalyEvaluator
 from models.rules.evaluator import RuleEvaluator, SeriesKey, SeriesState
-from models.rules.sample import decode_samples
+from models.rules.sample import SampleDecoder
 from models.wire import WireError
 from tables import rule_state, series_models
 
@@ -41,6 +41,7 @@ CHECKPOINT_EVERY = float(os.environ.get("ALERTSTREAM_CHECKPOINT_EVERY", "30"))
 _rules = [r.to_spec() for r in pipeline_config().rules]
 evaluator = RuleEvaluator(r for r in _rules if r.kind in ("threshold", "predict"))
 anomaly = AnomalyEvaluator(r for r in _rules if r.kind == "anomaly")
+decoder = SampleDecoder()
 _anomaly_rules = {r.alert for r in _rules if r.kind == "anomaly"}
 partition_of_tenant: dict[str, int] = {}
 stats = {"samples": 0, "rejected": 0, "matched": 0}
@@ -100,7 +101,7 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
         now = time.time()
         tenant = event.key.decode() if event.key else None
         try:
-            samples, bad = decode_samples(event.value, tenant, now)
+            samples, bad = decoder.decode(event.value, tenant, now)
         except WireError as exc:
             stats["rejected"] += 1
             await dead_letters("metrics", event.key, [raw_reject(event.value, str(exc))])

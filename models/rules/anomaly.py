@@ -69,7 +69,7 @@ class AnomalyEvaluator:
             for rule in rules:
                 if rule.match and any(s.labels.get(k) != v for k, v in rule.match.items()):
                     continue
-                key: SeriesKey = (s.tenant, rule.alert, tuple(sorted(s.labels.items())))
+                key: SeriesKey = (s.tenant, rule.alert, s.key)
                 series = self.series.get(key)
                 if series is None:
                     model = make_detector(rule.detector, **rule.params)

@@ -23,11 +23,10 @@ from typing import Any
 from models.alerting.alert import FIRING, RESOLVED, Alert
 from models.rules.annotations import render
 from models.rules.conditions import Context, condition_for
-from models.rules.sample import Sample
+from models.rules.sample import LabelKey, Sample
 from models.rules.spec import PredictSpec, ThresholdSpec
 from models.rules.window import Aggregate, new_aggregate
 
-LabelKey = tuple[tuple[str, str], ...]  # a series' labels, sorted
 SeriesKey = tuple[str, str, LabelKey]  # tenant, rule name, labels
 WindowKey = tuple[str, float]  # tenant, window start: one bucket of windows, one per series
 WindowedRule = ThresholdSpec | PredictSpec
@@ -93,8 +92,8 @@ class RuleEvaluator:
 
         The hot path of the metrics agent.  Tenant bookkeeping (event time, last seen) is
         done once per tenant of the batch, window bookkeeping once per bucket; per sample
-        and matching rule it is the sorted labels, two dict lookups (the bucket's dict is
-        small) and the aggregate's update."""
+        and matching rule it is two dict lookups (the bucket's dict is small; the sample's
+        series key is made when it is decoded) and the aggregate's update."""
         if not samples:
             return 0
         self._saw(samples, now)
@@ -105,22 +104,19 @@ class RuleEvaluator:
             if compiled is None:
                 continue
             labels = s.labels
-            lkey = None
             ts = s.ts
             for c in compiled:
                 if c.match and any(labels.get(k) != v for k, v in c.match):
                     continue
-                if lkey is None:
-                    lkey = tuple(sorted(labels.items()))
                 bkey = (s.tenant, ts - ts % c.window)
                 bucket = c.open.get(bkey)
                 if bucket is None:
                     bucket = self._open(c, bkey)
                     if bucket is None:
                         continue
-                agg = bucket.get(lkey)
+                agg = bucket.get(s.key)
                 if agg is None:
-                    agg = bucket[lkey] = c.new_aggregate()
+                    agg = bucket[s.key] = c.new_aggregate()
                 agg.add(s.value, ts)
                 matched += 1
         return matched

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from models.rules.sample import Sample, decode_samples, parse_many
+from models.rules.sample import Sample, SampleDecoder, parse_many
 from models.wire import WireError, decode_batch
 
 NOW = 1_700_000_000.0
@@ -25,7 +25,7 @@ def test_a_well_formed_record_decodes_to_known_samples():
             {"name": "mem", "labels": {}, "value": -2.0, "ts": 1001.25, "extra": [1, 2]},
         ]
     )
-    samples, bad = decode_samples(raw, "acme", NOW)
+    samples, bad = SampleDecoder().decode(raw, "acme", NOW)
     assert bad == []
     assert samples == [
         Sample(tenant="acme", name="cpu", labels={"host": "a"}, value=95.0, ts=1000.0),
@@ -37,8 +37,11 @@ def test_a_well_formed_record_decodes_to_known_samples():
 
 
 def test_one_object_is_a_batch_of_one_and_no_key_means_the_default_tenant():
-    samples, bad = decode_samples(b'{"name": "cpu", "value": 1}', None, NOW)
-    assert (samples, bad) == ([Sample(tenant="default", name="cpu", value=1.0, ts=NOW)], [])
+    samples, bad = SampleDecoder().decode(b'{"name": "cpu", "value": 1}', None, NOW)
+    assert (samples, bad) == (
+        [Sample(tenant="default", name="cpu", labels={}, value=1.0, ts=NOW)],
+        [],
+    )
 
 
 def test_bad_items_are_named_and_the_good_ones_of_the_record_still_count():
@@ -59,7 +62,7 @@ def test_bad_items_are_named_and_the_good_ones_of_the_record_still_count():
         {"name": "cpu", "value": 4, "tenant": None},
     ]
     raw = orjson.dumps(items)
-    samples, bad = decode_samples(raw, "acme", NOW)
+    samples, bad = SampleDecoder().decode(raw, "acme", NOW)
     assert [(item, reason) for item, reason in bad] == [
         ({"name": "cpu", "value": "high"}, "value: expected a number, got 'high'"),
         ({"name": "cpu", "value": None}, "value: expected a number, got None"),
@@ -100,7 +103,7 @@ def test_bad_items_are_named_and_the_good_ones_of_the_record_still_count():
 )
 def test_a_record_that_is_not_a_batch_is_refused_whole(raw, reason):
     with pytest.raises(WireError, match=reason):
-        decode_samples(raw, "acme", NOW)
+        SampleDecoder().decode(raw, "acme", NOW)
 
 
 def test_nan_and_inf_from_a_python_producer_are_rejected_by_the_item_path():
@@ -112,3 +115,27 @@ def test_nan_and_inf_from_a_python_producer_are_rejected_by_the_item_path():
     )
     assert good == []
     assert [reason for _, reason in bad] == ["value: nan is not finite", "value: inf is not finite"]
+
+
+def test_a_series_is_parsed_once_and_its_samples_share_one_key():
+    decoder = SampleDecoder(max_series=2)
+    first = b'[{"name": "cpu", "labels": {"b": "2", "a": "1"}, "value": 1, "ts": 10}]'
+    again = b'[{"name": "cpu", "labels": {"b": "2", "a": "1"}, "value": 2, "ts": 20}]'
+    other_order = b'[{"name": "cpu", "labels": {"a": "1", "b": "2"}, "value": 3, "ts": 30}]'
+    [s1], _ = decoder.decode(first, "acme", NOW)
+    [s2], _ = decoder.decode(again, "acme", NOW)
+    [s3], _ = decoder.decode(other_order, "acme", NOW)
+    assert s1.key == (("a", "1"), ("b", "2")) and s1.labels == {"b": "2", "a": "1"}
+    assert s2.key is s1.key and s2.labels is s1.labels  # found by its raw JSON
+    assert s3.key == s1.key  # other bytes, the same series: the same windows
+    assert [s.value for s in (s1, s2, s3)] == [1.0, 2.0, 3.0]
+    # the bound: a third series forgets the first two, and they are parsed again
+    decoder.decode(b'[{"name": "cpu", "labels": {"c": "3"}, "value": 4}]', "acme", NOW)
+    [s4], _ = decoder.decode(again, "acme", NOW)
+    assert s4.key == s1.key and s4.key is not s1.key
+
+
+def test_a_sample_made_in_python_computes_its_key():
+    s = Sample(tenant="acme", name="cpu", labels={"z": "1", "a": "2"}, value=1.0, ts=0.0)
+    assert s.key == (("a", "2"), ("z", "1"))
+    assert Sample(tenant="acme", name="cpu", labels={}, value=1.0, ts=0.0).key == ()
