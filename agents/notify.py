@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 
 import faust
+import msgspec
 import orjson
 
 from agents.dlq import dead_letters, raw_reject
@@ -23,11 +24,14 @@ from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
 from app.faust_app import receipts_topic, send_batch
 from channels.delivery import Deliverer
+from channels.receipt import SKIPPED, Receipt
 from models.dead_letter import NOTIFICATIONS
+from models.notify.coalesce import Envelope, envelopes, superseded
 from models.notify.notification import Notification
 from tables import checkpoint, delivered
 
 DELIVERED_RETENTION = 7 * 86400.0
+BATCH = 64  # records taken at once from a channel topic (fewer when there are fewer)
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +53,43 @@ class ChannelSenders:
             self._deliverer = build_deliverer(self.config, self.app.http_client)  # type: ignore[arg-type]
         return self._deliverer
 
-    async def deliver_batch(self, partition: int, key: bytes | None, raw: bytes) -> None:
-        """Deliver one record's notifications (those not delivered before), then write
-        their receipts and dead letters."""
-        try:
-            notifications = [Notification.from_wire(d) for d in orjson.loads(raw)]
-        except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
-            await dead_letters(
-                NOTIFICATIONS, key, [raw_reject(raw, f"unreadable notification: {exc}")]
-            )
-            return
-        notifications = [n for n in notifications if delivered.get(partition, n.id) is None]
-        if not notifications:
+    async def deliver_records(self, records: list[tuple[int, bytes | None, bytes]]) -> None:
+        """Deliver the notifications of a batch of records (partition, key, value): those
+        not delivered before, less those a newer one in the batch supersedes
+        (``models/notify/coalesce.py``: under a backlog only a group's latest state
+        goes out), then write their receipts and dead letters."""
+        waiting: list[tuple[int, bytes | None, bytes, list[Envelope]]] = []
+        for partition, key, raw in records:
+            try:
+                waiting.append((partition, key, raw, envelopes(raw)))
+            except msgspec.DecodeError as exc:
+                reason = f"unreadable notification: {exc}"
+                await dead_letters(NOTIFICATIONS, key, [raw_reject(raw, reason)])
+        newer = superseded([e for *_, found in waiting for e in found])
+        pending: list[tuple[int, bytes | None, Notification]] = []
+        skipped: list[tuple[int, bytes | None, Envelope]] = []
+        for partition, key, raw, found in waiting:
+            fresh = [e for e in found if delivered.get(partition, e.id) is None]
+            skipped += [(partition, key, e) for e in fresh if e.id in newer]
+            wanted = {e.id for e in fresh if e.id not in newer}
+            if not wanted:
+                continue
+            try:
+                decoded = [Notification.from_wire(d) for d in orjson.loads(raw)]
+            except (TypeError, KeyError) as exc:
+                reason = f"unreadable notification: {exc}"
+                await dead_letters(NOTIFICATIONS, key, [raw_reject(raw, reason)])
+                continue
+            pending += [(partition, key, n) for n in decoded if n.id in wanted]
+        if not pending and not skipped:
             return
         deliverer = self.deliverer()
-        receipts = await asyncio.gather(*(deliverer.deliver(n) for n in notifications))
-        for r in receipts:
-            if r.ok:
+
+        async def deliver(partition: int, n: Notification) -> Receipt:
+            r = await deliverer.deliver(n)
+            if r.ok:  # on disk at once: a kill -9 after this does not send it again
                 delivered.put(partition, r.notification_id, time.time())
+                checkpoint.commit_batch()
             else:
                 log.warning(
                     "notification %s to %s/%s: %s (%s)",
@@ -76,13 +99,30 @@ class ChannelSenders:
                     r.status,
                     r.last_error,
                 )
-        checkpoint.commit_batch()  # the delivered ids on disk before anything else happens
-        await send_batch(receipts_topic, key, [r.to_wire() for r in receipts])
-        await dead_letters(
-            NOTIFICATIONS,
-            key,
-            [(r.dead_letter, r.dead_letter["reason"]) for r in receipts if r.dead_letter],
-        )
+            return r
+
+        receipts = list(await asyncio.gather(*(deliver(p, n) for p, _, n in pending)))
+        for partition, _, e in skipped:
+            delivered.put(partition, e.id, time.time())
+        receipts += [_superseded(e, newer[e.id]) for _, _, e in skipped]
+        checkpoint.commit_batch()
+        where = {n.id: k for _, k, n in pending} | {e.id: k for _, k, e in skipped}
+        by_key: dict[bytes | None, list[Receipt]] = {}
+        for r in receipts:
+            by_key.setdefault(where[r.notification_id], []).append(r)
+        for key, rs in by_key.items():
+            await send_batch(receipts_topic, key, [r.to_wire() for r in rs])
+            await dead_letters(
+                NOTIFICATIONS,
+                key,
+                [(r.dead_letter, r.dead_letter["reason"]) for r in rs if r.dead_letter],
+            )
+
+
+def _superseded(n: Envelope, by: str) -> Receipt:
+    return Receipt(
+        n.channel, n.receiver, n.tenant, n.id, n.integration, SKIPPED, 0.0, 0, f"superseded by {by}"
+    )
 
 
 def register(app: faust.App, topics: Mapping[str, faust.TopicT], senders: ChannelSenders) -> None:
@@ -105,5 +145,6 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], senders: Channe
 def _sender(app: faust.App, kind: str, topic: faust.TopicT, senders: ChannelSenders) -> None:
     @app.agent(topic, name=f"notify.{kind}")
     async def send(stream):  # type: ignore[no-untyped-def]
-        async for event in stream.events():
-            await senders.deliver_batch(event.message.partition, event.key, event.value)
+        # a backlog is taken in batches, so superseded notifications are coalesced
+        async for events in stream.take_events(BATCH, within=0.001):
+            await senders.deliver_records([(e.message.partition, e.key, e.value) for e in events])

@@ -26,7 +26,7 @@ from agents.suppression import Suppressor
 from app.config.schema import PipelinesConfig
 from app.faust_app import dlq_topic, history_topic, notification_topics, send_batch
 from app.settings import Settings
-from models.alerting.alert import FIRING, Alert, parse_alerts
+from models.alerting.alert import FIRING, RESOLVED, Alert, parse_alerts
 from models.alerting.flapping import FLAPPING, FlapConfig, FlapDetector
 from models.alerting.lifecycle import AlertSet
 from models.dead_letter import dead_letter
@@ -311,7 +311,9 @@ class AlertRuntime:
             by_topic[(n.channel, n.tenant)].append(n.to_wire())
         produce = self.stores.checkpoint.produce
         for (channel, tenant), items in by_topic.items():
-            produce(notification_topics[channel].get_topic_name(), tenant.encode(), items)
+            produce(
+                notification_topics[channel].get_topic_name(), tenant.encode(), items, bulk=True
+            )
 
     async def _reject_notifications(self, rejected: list[Notification], now: float) -> None:
         cap = self.limits.max_notifications_per_minute
@@ -381,12 +383,13 @@ class AlertRuntime:
             self.stores.checkpoint.produce(topic, tenant.encode(), items)
 
     def _notification_history(self, flushes: list[GroupFlush], now: float) -> None:
-        """One topic event per notification; in the table, a notification is recorded
-        for an alert only when it tells something new about it (first firing, resolved),
-        so re-sends of a growing group cost nothing per alert."""
+        """One topic event per notification, naming the alerts it told something new
+        about (newly firing, newly resolved, against the integration's previous log
+        entry); the same per alert in the table. O(news), not O(group), per notification."""
         by_tenant: defaultdict[str, list[dict]] = defaultdict(list)
+        empty: frozenset[str] = frozenset()
         for f in flushes:
-            partition = f.group.partition
+            partition, members = f.group.partition, f.group.members
             for s in f.sends:
                 n = s.notification
                 if n is None:
@@ -399,15 +402,24 @@ class AlertRuntime:
                     "reason": n.reason,
                     "at": now,
                 }
-                firing = [a.fingerprint for a in s.shown if a.status == FIRING]
-                resolved = [a.fingerprint for a in s.shown if a.status != FIRING]
+                before_firing = s.entry.firing if s.entry else empty
+                before_resolved = s.entry.resolved if s.entry else empty
+                new_firing = sorted(s.firing - before_firing)
+                new_resolved = sorted(s.resolved - before_resolved)
                 by_tenant[n.tenant].append(
-                    {**base, "group_key": n.group_key, "firing": firing, "resolved": resolved}
+                    {
+                        **base,
+                        "group_key": n.group_key,
+                        "alerts": len(n.alerts),
+                        "new_firing": new_firing,
+                        "new_resolved": new_resolved,
+                    }
                 )
-                for a in s.shown:
-                    if a.noted != a.status:
-                        a.noted = a.status
-                        self._remember(partition, a.fingerprint, {**base, "status": a.status}, now)
+                for fp, status in [(fp, FIRING) for fp in new_firing] + [
+                    (fp, RESOLVED) for fp in new_resolved
+                ]:
+                    if fp in members:
+                        self._remember(partition, fp, {**base, "status": status}, now)
         topic = history_topic.get_topic_name()
         for tenant, items in by_tenant.items():
             self.stores.checkpoint.produce(topic, tenant.encode(), items)

@@ -44,34 +44,52 @@ _DELETE = None
 
 
 class Checkpoint:
-    """The worker's changelog producer and every store's staged writes."""
+    """The worker's C producers and every store's staged writes.
+
+    Two producers: one for what must be acknowledged before input offsets are committed
+    (changelog records, history events; small, so the wait at a commit is short), one
+    for notifications (large under a storm), which the alert path awaits itself before
+    it logs them as sent, without blocking the event loop."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stores: list[PartitionStore] = []
-        self._producer: Producer | None = None
+        self._state: Producer | None = None
+        self._bulk: Producer | None = None
         self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) -> offset
         self._failed: list[str] = []
+        self._bulk_failed: list[str] = []
+
+    def _new_producer(self) -> Producer:
+        return Producer(
+            {
+                "bootstrap.servers": bootstrap_servers(self.settings.broker),
+                **security_config(self.settings.broker_credentials),
+                "linger.ms": 5,
+                "batch.size": 1_000_000,
+                "compression.type": "lz4",
+                "acks": "all",
+                "enable.idempotence": False,
+                "queue.buffering.max.messages": 2_000_000,
+                "message.max.bytes": 8 * 1024 * 1024,  # one notification may be large
+                # the Java client's partitioner, as Faust's producer and our client use
+                "partitioner": "murmur2_random",
+            }
+        )
 
     @property
     def producer(self) -> Producer:
-        if self._producer is None:
-            self._producer = Producer(
-                {
-                    "bootstrap.servers": bootstrap_servers(self.settings.broker),
-                    **security_config(self.settings.broker_credentials),
-                    "linger.ms": 5,
-                    "batch.size": 1_000_000,
-                    "compression.type": "lz4",
-                    "acks": "all",
-                    "enable.idempotence": False,
-                    "queue.buffering.max.messages": 2_000_000,
-                    "message.max.bytes": 8 * 1024 * 1024,  # one notification may be large
-                    # the Java client's partitioner, as Faust's producer and our client use
-                    "partitioner": "murmur2_random",
-                }
-            )
-        return self._producer
+        """The state producer (changelogs, history)."""
+        if self._state is None:
+            self._state = self._new_producer()
+        return self._state
+
+    @property
+    def bulk(self) -> Producer:
+        """The notifications producer."""
+        if self._bulk is None:
+            self._bulk = self._new_producer()
+        return self._bulk
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
@@ -85,23 +103,30 @@ class Checkpoint:
         if err is not None:
             self._failed.append(f"{msg.topic()}[{msg.partition()}]: {err}")
 
-    def produce(self, topic: str, key: bytes | None, items: list[Any]) -> None:
-        """Send items to a topic as JSON-array records of bounded size, through the C
-        producer (compression and I/O off the event loop); acknowledged by the next
-        checkpoint, so before the input that caused them is committed."""
-        producer = self.producer
+    def _on_bulk(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._bulk_failed.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+
+    def produce(self, topic: str, key: bytes | None, items: list[Any], bulk: bool = False) -> None:
+        """Send items to a topic as JSON-array records of bounded size, through a C
+        producer (compression and I/O off the event loop). State outputs are
+        acknowledged by the next checkpoint, before the input that caused them is
+        committed; ``bulk`` ones (notifications) when ``delivered()`` says so."""
+        producer, callback = (
+            (self.bulk, self._on_bulk) if bulk else (self.producer, self._on_output)
+        )
         for chunk in encode_chunks(items):
             while True:
                 try:
-                    producer.produce(topic, chunk, key, on_delivery=self._on_output)
+                    producer.produce(topic, chunk, key, on_delivery=callback)
                     break
                 except BufferError:  # queue full: let librdkafka send some
                     producer.poll(0.05)
 
     async def delivered(self, warn_after: float = 10.0) -> None:
-        """Wait until every record handed to the producer is acknowledged, without
-        blocking the event loop. Raises if one failed."""
-        producer = self.producer
+        """Wait until every notification handed to ``produce(bulk=True)`` is
+        acknowledged, without blocking the event loop. Raises if one failed."""
+        producer = self.bulk
         waited = 0.0
         while producer.flush(0) > 0:
             await asyncio.sleep(0.002)
@@ -109,9 +134,9 @@ class Checkpoint:
             if waited >= warn_after:
                 log.warning("waiting %.0f s for the broker to acknowledge records", waited)
                 warn_after *= 2
-        if self._failed:
-            failed, self._failed = self._failed[:5], []
-            raise RuntimeError(f"records not delivered: {failed}")
+        if self._bulk_failed:
+            failed, self._bulk_failed = self._bulk_failed[:5], []
+            raise RuntimeError(f"notifications not delivered: {failed}")
 
     def commit_batch(self) -> int:
         """Write every store's staged keys (one WriteBatch per partition) and queue their
@@ -127,9 +152,9 @@ class Checkpoint:
         """Wait until every queued changelog record is acknowledged, then remember the
         changelog offsets in RocksDB. Raises if a record could not be delivered."""
         self.commit_batch()
-        if self._producer is None:
+        if self._state is None:
             return
-        left = self._producer.flush(timeout)
+        left = self._state.flush(timeout)
         if left:
             raise RuntimeError(f"checkpoint: {left} changelog records not acknowledged")
         if self._failed:
@@ -143,6 +168,8 @@ class Checkpoint:
             self.checkpoint(timeout=10.0)
         except RuntimeError:
             log.exception("final checkpoint failed")
+        if self._bulk is not None:
+            self._bulk.flush(10.0)
 
 
 class CheckpointSensor(faust.Sensor):

@@ -52,7 +52,6 @@ class Alert:
     # object per active alert is the memory budget); not copied by dataclasses.replace:
     groups: int = field(default=0, init=False, repr=False, compare=False)  # groups holding it
     stored_ends: float = field(default=0.0, init=False, repr=False, compare=False)
-    noted: str = field(default="", init=False, repr=False, compare=False)  # last in history
     mute_epoch: Any = field(default=None, init=False, repr=False, compare=False)
     muted: bool = field(default=False, init=False, repr=False, compare=False)
     # the webhook form as JSON: a group's alerts are shown at every flush, and most have

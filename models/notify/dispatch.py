@@ -32,6 +32,7 @@ class Group:
     flushed: bool = False
     changed: bool = True  # a member joined or changed state since the last flush
     view: Any = None  # the notify pipeline's cached reading of the members
+    resolved: set[str] = field(default_factory=set)  # members no longer firing
     _order: list[str] = field(default_factory=list)  # fingerprints, sorted when read
     _unsorted: bool = False
 
@@ -131,12 +132,16 @@ class Dispatcher:
                     known.groups -= 1
                 group.members[fp] = alert
                 group.changed = True
+                if alert.status == FIRING:
+                    group.resolved.discard(fp)
+                else:
+                    group.resolved.add(fp)
                 if (
                     self.send_resolved_immediately
                     and alert.status != FIRING
                     and group.flushed
                     and group.next_flush > now
-                    and all(a.status != FIRING for a in group.members.values())
+                    and len(group.resolved) >= len(group.members)
                 ):
                     group.next_flush = now
                     heapq.heappush(self._due, (now, gid))
@@ -163,7 +168,8 @@ class Dispatcher:
         group.flushed = True
         if not shown:
             return
-        gone = [fp for fp, a in group.members.items() if a.status != FIRING]
+        gone = [fp for fp in group.resolved if fp in group.members]
+        group.resolved.clear()
         for fp in gone:
             self._release(group, fp)
         if gone:

@@ -17,6 +17,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Protocol
 
 from models.alerting.alert import FIRING, Alert
@@ -200,6 +201,9 @@ class MuteStage:
         return flushes
 
 
+_FINGERPRINT = attrgetter("fingerprint")
+
+
 class DedupStage:
     """Alertmanager's DedupStage, per receiver integration: compare what the group shows
     now with what the notification log says was last sent (``nflog.decide``)."""
@@ -220,7 +224,7 @@ class DedupStage:
     def process(self, flushes: list[GroupFlush], now: float) -> list[GroupFlush]:
         out = []
         for f in flushes:
-            firing_fps = frozenset(a.fingerprint for a in f.firing)
+            firing_fps = frozenset(map(_FINGERPRINT, f.firing))
             base_resolved = f.resolved
             for integ in self.integrations(f.route.receiver):
                 key = NotificationLog.key(f.group.id, integ.receiver, integ.channel, integ.index)
@@ -233,7 +237,7 @@ class DedupStage:
                         resolved = base_resolved + [
                             a for a in f.muted_resolved if a.fingerprint in entry.firing
                         ]
-                resolved_fps = frozenset(a.fingerprint for a in resolved)
+                resolved_fps = frozenset(map(_FINGERPRINT, resolved))
                 reason = decide(
                     entry,
                     logged_firing,

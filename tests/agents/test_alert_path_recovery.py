@@ -1,0 +1,95 @@
+"""kill -9 in the middle of a large stream of alerts: nothing lost, nothing doubled.
+
+Every alert is its own group (``group_by: ['...']``), so each must reach the webhook in
+exactly one notification. The worker is killed while it is ingesting and notifying
+(some alerts notified, most not), restarted on the same data dir, and then every
+alert must arrive, none twice: counted per fingerprint (a multiset) and per
+notification id (the Idempotency-Key a receiver deduplicates by).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import orjson
+
+from app.client import get_alerts_system
+from models.alerting.fingerprint import fingerprint
+from models.wire import encode_chunks
+
+N = 20_000
+PIPELINES = """
+route:
+  receiver: hook
+  group_by: ['...']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 4h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: ${HOOK}
+"""
+
+
+def labels(i: int) -> dict[str, str]:
+    return {"alertname": "Storm", "instance": f"host-{i}", "tenant": "acme"}
+
+
+async def test_kill_mid_stream_loses_nothing_and_doubles_nothing(make_worker, receiver, broker):
+    worker = make_worker(PIPELINES, {"HOOK": receiver.url, "ALERTSTREAM_TICK": "0.05"})
+    worker.start()
+    await worker.ready()
+    client = get_alerts_system({"broker": broker, "topic_prefix": worker.namespace + "."})
+    ends = time.time() + 3600
+    items = [{"labels": labels(i), "ends_at": ends} for i in range(N)]
+    for record in encode_chunks(items, 64 * 1024):  # ~300 alerts a record
+        client.producer.produce(worker.topic("alerts"), record, b"acme")
+    assert client.producer.flush(30) == 0
+
+    # the worst moment: some notified, most not, records in flight on every hop
+    deadline = time.monotonic() + 120
+    while len(receiver.first) < N // 20 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    seen_before = len(receiver.first)
+    assert 0 < seen_before < N, (seen_before, worker.log())
+    worker.kill()
+    worker.start()
+    await worker.ready()
+
+    want = {fingerprint(labels(i)) for i in range(N)}
+    deadline = time.monotonic() + 240
+    while not want <= set(receiver.first) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    missing = want - set(receiver.first)
+    assert not missing, (len(missing), seen_before, worker.log())
+
+    # a marker after the stream: once it is notified, nothing of the stream is pending
+    client.producer.produce(
+        worker.topic("alerts"), orjson.dumps([{"labels": labels(N), "ends_at": ends}]), b"acme"
+    )
+    assert client.producer.flush(30) == 0
+    marker = fingerprint(labels(N))
+    deadline = time.monotonic() + 60
+    while marker not in receiver.first and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert marker in receiver.first, worker.log()
+
+    doubled = {fp: n for fp, n in receiver.firing.items() if n > 1}
+    ids = Counter(h["Idempotency-Key"] for h in receiver.headers)
+    carried: Counter[str] = Counter()  # distinct notification ids carrying each alert
+    by_id = dict(
+        zip((h["Idempotency-Key"] for h in receiver.headers), receiver.requests, strict=True)
+    )
+    for doc in by_id.values():
+        for a in doc["alerts"]:
+            carried[a["fingerprint"]] += 1
+    assert max(carried.values()) == 1, {fp: n for fp, n in carried.items() if n > 1}
+    assert set(carried) == want | {marker}
+    # a resend of one notification after the kill (delivered, not yet recorded) is the
+    # same id: receivers drop it; count them to say how often it happened
+    resent = sum(n - 1 for n in ids.values())
+    assert len(doubled) == resent, (len(doubled), resent)
+    print(f"notified before the kill: {seen_before}; re-sent with the same id: {resent}")
