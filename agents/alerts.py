@@ -16,7 +16,7 @@ from agents.runtime import AlertRuntime
 
 
 def register(app: faust.App, topic: faust.TopicT, runtime: AlertRuntime, tick: float) -> None:
-    runtime.topic = topic.get_topic_name()
+    runtime.bind(topic.get_topic_name())
 
     @app.agent(topic, name="agents.alerts.process_alerts")
     async def process_alerts(stream):  # type: ignore[no-untyped-def]

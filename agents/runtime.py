@@ -19,9 +19,8 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-import faust
-
 from agents.dlq import dead_letters, raw_reject
+from agents.partitions import OwnedPartitions
 from agents.suppression import Suppressor
 from app.config.schema import PipelinesConfig
 from app.faust_app import dlq_topic, history_topic, notification_topics, send_batch
@@ -70,15 +69,11 @@ class Stores:
 
 
 class AlertRuntime:
-    def __init__(
-        self, app: faust.App, config: PipelinesConfig, settings: Settings, stores: Stores
-    ) -> None:
-        self.app = app
+    def __init__(self, config: PipelinesConfig, settings: Settings, stores: Stores) -> None:
         self.config = config
         self.stores = stores
         self.alert_sets: defaultdict[int, AlertSet] = defaultdict(AlertSet)
-        self.loaded: set[int] = set()
-        self.topic = ""  # the alerts topic's name: its partitions are the ones owned
+        self.owned = OwnedPartitions("", self._load, self._drop)  # see ``bind``
         self.suppressor = Suppressor(config, stores.silences)
         self.dispatcher = Dispatcher(
             Route.from_config(config.route),
@@ -125,25 +120,24 @@ class AlertRuntime:
         return found
 
     # --- partitions ---------------------------------------------------------------------
+    def bind(self, topic: str) -> None:
+        """Own the partitions of the alerts topic: load each one's state from RocksDB
+        when it is first needed after assignment, drop it on revocation."""
+        self.owned = OwnedPartitions(topic, self._load, self._drop)
+
     def ready(self) -> bool:
-        return not (self.app.rebalancing or self.app.in_recovery) and self.suppressor.ready
+        return self.owned.ready() and self.suppressor.ready
 
     def ensure(self, partition: int) -> None:
-        if partition not in self.loaded:
-            self._load(partition)
-            self.loaded.add(partition)
+        self.owned.ensure(partition)
 
     def sync(self) -> set[int]:
         """Load newly assigned partitions, drop revoked ones; returns those owned now."""
-        owned = {
-            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.topic
-        }
-        for p in self.loaded - owned:
-            self._drop(p)
-        self.loaded &= owned
-        for p in owned - self.loaded:
-            self.ensure(p)
-        return owned
+        return self.owned.sync()
+
+    @property
+    def loaded(self) -> set[int]:
+        return self.owned.loaded
 
     def _load(self, partition: int) -> None:
         """Rebuild one partition's alerts, groups and notification log from RocksDB."""

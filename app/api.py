@@ -13,17 +13,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import faust
 import orjson
 from faust.web import Request, Response, View
 
 from agents.evaluate import learned_models
-from agents.runtime import AlertRuntime
 from app.api_v2 import limits_report
 from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.gather import LOCAL, gathered
 from app.settings import settings
-from app.web import RuntimeView, am_error, json_response, send_commands, serve, tenant_of
+from app.web import RuntimeView, am_error, json_response, send_commands, tenant_of
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
 from models.alerting.alert import Alert
 from models.rules.sample import Sample, parse_many
@@ -202,7 +200,3 @@ ROUTES: dict[str, type[RuntimeView]] = {
     "/api/v1/alerts/{fingerprint}/history": History,
 }
 
-
-def register(app: faust.App, runtime: AlertRuntime) -> None:
-    """Serve the views that read the alert runtime."""
-    serve(app, ROUTES, runtime)

@@ -22,7 +22,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import faust
 import orjson
 import yaml
 from aiohttp import web
@@ -34,7 +33,7 @@ from app.faust_app import alerts_topic
 from app.gather import gathered
 from app.importer import ALERTMANAGER_SECTIONS
 from app.settings import settings
-from app.web import RuntimeView, am_error, json_response, send_commands, serve, tenant_of
+from app.web import RuntimeView, am_error, json_response, send_commands, tenant_of
 from channels.redaction import URL_KEYS, redact
 from models.alerting.alert import FIRING, Alert
 from models.suppression.matchers import (
@@ -402,7 +401,3 @@ ROUTES: dict[str, type[RuntimeView]] = {
     "/api/v2/receivers": ReceiversV2,
 }
 
-
-def register(app: faust.App, runtime: AlertRuntime) -> None:
-    """Serve the API v2 views from this worker's runtime."""
-    serve(app, ROUTES, runtime)

@@ -13,9 +13,9 @@ from app import api, api_v2
 from app.faust_app import alerts_topic, app, commands_topic, notification_topics
 from app.pipeline import pipeline_config
 from app.settings import settings
+from app.web import serve
 
 runtime = AlertRuntime(
-    app,
     pipeline_config(),
     settings,
     Stores(
@@ -31,7 +31,7 @@ alerts.register(app, alerts_topic, runtime, settings.tick)
 commands.register(app, commands_topic, runtime)
 notify.register(app, notification_topics, notify.ChannelSenders(app, pipeline_config()))
 suppression.register(app, runtime.suppressor, settings.broker)
-api.register(app, runtime)
-api_v2.register(app, runtime)
+serve(app, api.ROUTES, runtime)
+serve(app, api_v2.ROUTES, runtime)
 
 __all__ = ["app"]

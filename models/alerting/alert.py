@@ -80,38 +80,19 @@ class Alert:
         if not isinstance(obj, dict):
             raise WireError("alert: expected a JSON object")
         now = time.time() if now is None else now
-        labels = string_map(obj.get("labels"), "labels")
-        tenant = str(obj.get("tenant") or labels.get("tenant") or tenant or DEFAULT_TENANT)
-        if not labels.get("alertname"):
-            name = obj.get("name") or obj.get("alertname")
-            if not name:
-                raise WireError("labels.alertname: required")
-            labels["alertname"] = str(name)
-        severity = obj.get("severity")
-        if severity and "severity" not in labels:
-            labels["severity"] = str(severity)
-        labels["tenant"] = tenant
-        status = obj.get("status", FIRING)
-        if status not in (FIRING, RESOLVED):
-            raise WireError(f"status: {status!r} is not one of firing, resolved")
-        starts = obj.get("starts_at", obj.get("startsAt"))
-        ends = obj.get("ends_at", obj.get("endsAt"))
-        starts_at = parse_time(starts, "starts_at") if starts not in (None, "") else now
-        ends_at = parse_time(ends, "ends_at") if ends not in (None, "") else 0.0
-        if ends_at < 0 or starts_at < 0:
-            ends_at = max(ends_at, 0.0)
-            starts_at = max(starts_at, 0.0)
-        if status == RESOLVED and not ends_at:
-            ends_at = now
-        return cls(
-            tenant=tenant,
-            labels=labels,
+        return _assemble(
+            labels=string_map(obj.get("labels"), "labels"),
             annotations=string_map(obj.get("annotations"), "annotations"),
-            status=status,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            source=str(obj.get("source") or ""),
-            generator_url=str(obj.get("generator_url") or obj.get("generatorURL") or ""),
+            status=obj.get("status", FIRING),
+            tenant=obj.get("tenant"),
+            name=obj.get("name") or obj.get("alertname"),
+            severity=obj.get("severity"),
+            starts=obj.get("starts_at", obj.get("startsAt")),
+            ends=obj.get("ends_at", obj.get("endsAt")),
+            source=obj.get("source"),
+            generator_url=obj.get("generator_url") or obj.get("generatorURL"),
+            default_tenant=tenant,
+            now=now,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -179,23 +160,33 @@ _DECODER = msgspec.json.Decoder(list[_WireAlert])
 _intern = sys.intern
 
 
-def _from_struct(w: _WireAlert, tenant: str | None, now: float) -> Alert:
-    """``Alert.from_wire`` for an item msgspec has already type-checked."""
-    labels = {k: _intern(v) for k, v in w.labels.items()}  # values repeat across alerts
-    tenant = w.tenant or labels.get("tenant") or tenant or DEFAULT_TENANT
+def _assemble(
+    *,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    status: Any,
+    tenant: Any,
+    name: Any,
+    severity: Any,
+    starts: Any,
+    ends: Any,
+    source: Any,
+    generator_url: Any,
+    default_tenant: str | None,
+    now: float,
+) -> Alert:
+    """The alert from its validated parts: tenant and alertname into the labels, times
+    parsed, Alertmanager's rules for missing times. Raises WireError with the reason."""
+    tenant = str(tenant or labels.get("tenant") or default_tenant or DEFAULT_TENANT)
     if not labels.get("alertname"):
-        name = w.name or w.alertname
         if not name:
             raise WireError("labels.alertname: required")
-        labels["alertname"] = _intern(name)
-    if w.severity and "severity" not in labels:
-        labels["severity"] = _intern(w.severity)
+        labels["alertname"] = _intern(str(name))
+    if severity and "severity" not in labels:
+        labels["severity"] = _intern(str(severity))
     labels["tenant"] = _intern(tenant)
-    status = w.status
     if status not in (FIRING, RESOLVED):
         raise WireError(f"status: {status!r} is not one of firing, resolved")
-    starts = w.starts_at if w.starts_at is not None else w.startsAt
-    ends = w.ends_at if w.ends_at is not None else w.endsAt
     starts_at = parse_time(starts, "starts_at") if starts not in (None, "") else now
     ends_at = parse_time(ends, "ends_at") if ends not in (None, "") else 0.0
     if ends_at < 0 or starts_at < 0:
@@ -206,12 +197,30 @@ def _from_struct(w: _WireAlert, tenant: str | None, now: float) -> Alert:
     return Alert(
         tenant=tenant,
         labels=labels,
-        annotations=w.annotations,
+        annotations=annotations,
         status=status,
         starts_at=starts_at,
         ends_at=ends_at,
-        source=w.source or "",
-        generator_url=w.generator_url or w.generatorURL or "",
+        source=str(source or ""),
+        generator_url=str(generator_url or ""),
+    )
+
+
+def _from_struct(w: _WireAlert, tenant: str | None, now: float) -> Alert:
+    """``Alert.from_wire`` for an item msgspec has already type-checked."""
+    return _assemble(
+        labels={k: _intern(v) for k, v in w.labels.items()},  # values repeat across alerts
+        annotations=w.annotations,
+        status=w.status,
+        tenant=w.tenant,
+        name=w.name or w.alertname,
+        severity=w.severity,
+        starts=w.starts_at if w.starts_at is not None else w.startsAt,
+        ends=w.ends_at if w.ends_at is not None else w.endsAt,
+        source=w.source,
+        generator_url=w.generator_url or w.generatorURL,
+        default_tenant=tenant,
+        now=now,
     )
 
 
