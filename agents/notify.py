@@ -27,11 +27,12 @@ from channels.delivery import Deliverer
 from channels.receipt import SKIPPED, Receipt
 from models.dead_letter import NOTIFICATIONS
 from models.notify.coalesce import Envelope, envelopes, superseded
+from models.notify.inflight import InFlight
 from models.notify.notification import Notification
 from tables import checkpoint, delivered
 
 DELIVERED_RETENTION = 7 * 86400.0
-BATCH = 64  # records taken at once from a channel topic (fewer when there are fewer)
+CONCURRENCY = 64  # deliveries under way at once per worker
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,14 @@ class ChannelSenders:
     The Deliverer is made on the first batch, inside the running loop: it sends through
     the app's HTTP session, which belongs to that loop and which Faust closes on stop."""
 
-    def __init__(self, app: faust.App, config: PipelinesConfig) -> None:
+    def __init__(self, app: faust.App, config: PipelinesConfig, inflight: InFlight) -> None:
         self.app = app
         self.config = config
+        self.inflight = inflight  # told of every final receipt (the alert path waits on it)
+        # deliveries under way at once: a backlog taken in one batch must not open
+        # thousands of requests (they would queue for connections, time out and trip the
+        # destination's circuit breaker)
+        self._slots = asyncio.Semaphore(CONCURRENCY)
         self._deliverer: Deliverer | None = None
 
     def deliverer(self) -> Deliverer:
@@ -69,7 +75,12 @@ class ChannelSenders:
         pending: list[tuple[int, bytes | None, Notification]] = []
         skipped: list[tuple[int, bytes | None, Envelope]] = []
         for partition, key, raw, found in waiting:
-            fresh = [e for e in found if delivered.get(partition, e.id) is None]
+            fresh = []
+            for e in found:
+                if delivered.get(partition, e.id) is None:
+                    fresh.append(e)
+                else:
+                    self.inflight.settled(e.id)
             skipped += [(partition, key, e) for e in fresh if e.id in newer]
             wanted = {e.id for e in fresh if e.id not in newer}
             if not wanted:
@@ -86,7 +97,8 @@ class ChannelSenders:
         deliverer = self.deliverer()
 
         async def deliver(partition: int, n: Notification) -> Receipt:
-            r = await deliverer.deliver(n)
+            async with self._slots:
+                r = await deliverer.deliver(n)
             if r.ok:  # on disk at once: a kill -9 after this does not send it again
                 delivered.put(partition, r.notification_id, time.time())
                 checkpoint.commit_batch()
@@ -107,6 +119,8 @@ class ChannelSenders:
         receipts += [_superseded(e, newer[e.id]) for _, _, e in skipped]
         checkpoint.commit_batch()
         where = {n.id: k for _, k, n in pending} | {e.id: k for _, k, e in skipped}
+        for r in receipts:
+            self.inflight.settled(r.notification_id)
         by_key: dict[bytes | None, list[Receipt]] = {}
         for r in receipts:
             by_key.setdefault(where[r.notification_id], []).append(r)
@@ -145,6 +159,8 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], senders: Channe
 def _sender(app: faust.App, kind: str, topic: faust.TopicT, senders: ChannelSenders) -> None:
     @app.agent(topic, name=f"notify.{kind}")
     async def send(stream):  # type: ignore[no-untyped-def]
-        # a backlog is taken in batches, so superseded notifications are coalesced
-        async for events in stream.take_events(BATCH, within=0.001):
-            await senders.deliver_records([(e.message.partition, e.key, e.value) for e in events])
+        # one record at a time: Faust acks an event only when the next is asked for, so
+        # a kill -9 never skips one (stream.take_events lost a batch's tail in our
+        # kill -9 test); a record holds one flush's notifications of a tenant
+        async for event in stream.events():
+            await senders.deliver_records([(event.message.partition, event.key, event.value)])

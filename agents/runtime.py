@@ -30,8 +30,9 @@ from models.alerting.flapping import FLAPPING, FlapConfig, FlapDetector
 from models.alerting.lifecycle import AlertSet
 from models.dead_letter import dead_letter
 from models.notify.dispatch import Dispatcher, Group
+from models.notify.inflight import InFlight
 from models.notify.nflog import NotificationLog
-from models.notify.notification import Notification
+from models.notify.notification import Notification, encode_bounded
 from models.notify.routing import Route
 from models.notify.stages import (
     GroupFlush,
@@ -69,8 +70,11 @@ class Stores:
 
 
 class AlertRuntime:
-    def __init__(self, config: PipelinesConfig, settings: Settings, stores: Stores) -> None:
+    def __init__(
+        self, config: PipelinesConfig, settings: Settings, stores: Stores, inflight: InFlight
+    ) -> None:
         self.config = config
+        self.inflight = inflight  # what the senders have not settled yet, per group
         self.stores = stores
         self.alert_sets: defaultdict[int, AlertSet] = defaultdict(AlertSet)
         self.owned = OwnedPartitions("", self._load, self._drop)  # see ``bind``
@@ -256,7 +260,7 @@ class AlertRuntime:
         if self.flaps is not None:
             for event in self.flaps.tick(now):
                 self.flap_pinned.discard(event.fingerprint)
-        due = self.dispatcher.due(now)
+        due = self._not_waiting(self.dispatcher.due(now), now)
         out: list[Notification] = []
         decided: set[str] = set()
         if due:
@@ -276,6 +280,9 @@ class AlertRuntime:
                 log.info("notify %s %s/%s: %s", n.id, n.receiver, n.channel, n.reason)
             self._send(out)
             self._notification_history(flushes, now)
+            for f in flushes:
+                ids = [s.notification.id for s in f.sends if s.notification is not None]
+                self.inflight.sent(f.group.id, ids, now)
             # what was notified is logged, and what is done with is deleted, only once
             # the notifications are in Kafka: a kill -9 in between notifies again (the
             # same id, which the senders' delivered table drops); it never loses one
@@ -284,6 +291,18 @@ class AlertRuntime:
         self._release(released, now)
         self.stores.checkpoint.commit_batch()
         return out
+
+    def _not_waiting(self, due: list[Group], now: float) -> list[Group]:
+        """Due groups, less those whose last notifications the senders have not settled:
+        those are due again at the next tick (Alertmanager starts a group's interval
+        once its previous notification is sent, see ``models/notify/inflight.py``)."""
+        busy = self.inflight.busy
+        ready = [g for g in due if not busy(g.id, now)]
+        if len(ready) < len(due):
+            for g in due:
+                if busy(g.id, now):
+                    self.dispatcher.postpone(g, now)
+        return ready
 
     def _release(self, released: list[tuple[int, Alert]], now: float) -> None:
         """Resolved alerts that no group holds any more are done with."""
@@ -300,14 +319,13 @@ class AlertRuntime:
                 self._trim_history(partition, alert.fingerprint)
 
     def _send(self, out: list[Notification]) -> None:
-        by_topic: defaultdict[tuple[str, str], list[dict]] = defaultdict(list)
+        by_topic: defaultdict[tuple[str, str], list[bytes]] = defaultdict(list)
         for n in out:
-            by_topic[(n.channel, n.tenant)].append(n.to_wire())
-        produce = self.stores.checkpoint.produce
-        for (channel, tenant), items in by_topic.items():
-            produce(
-                notification_topics[channel].get_topic_name(), tenant.encode(), items, bulk=True
-            )
+            by_topic[(n.channel, n.tenant)].append(encode_bounded(n))
+        produce = self.stores.checkpoint.produce_encoded
+        for (channel, tenant), encoded in by_topic.items():
+            topic = notification_topics[channel].get_topic_name()
+            produce(topic, tenant.encode(), encoded, bulk=True)
 
     async def _reject_notifications(self, rejected: list[Notification], now: float) -> None:
         cap = self.limits.max_notifications_per_minute
@@ -330,6 +348,8 @@ class AlertRuntime:
             self.stores.groups.put(g.partition, g.id, g.to_wire())
         for gid, partition in deleted.items():
             self.stores.groups.delete(partition, gid)
+            for key in self.nflog.remove_group(gid):
+                self.stores.nflog.delete(partition, key)
         self._persist_log(self.nflog.drain())
 
     def _persist_log(self, keys: set[str]) -> None:

@@ -199,4 +199,3 @@ ROUTES: dict[str, type[RuntimeView]] = {
     "/api/v1/limits": Limits,
     "/api/v1/alerts/{fingerprint}/history": History,
 }
-

@@ -400,4 +400,3 @@ ROUTES: dict[str, type[RuntimeView]] = {
     "/api/v2/status": StatusV2,
     "/api/v2/receivers": ReceiversV2,
 }
-

@@ -79,6 +79,10 @@ app = faust.App(
     producer_linger=0.005,
     producer_max_batch_size=256 * 1024,
     producer_max_request_size=8 * 1024 * 1024,  # one notification may be large
+    # a fetch must hold the largest record batch the C producers write (1 MB batches of
+    # up to 4 MiB notifications): a consumer whose fetch size is below a batch's size
+    # can stop at that batch on brokers that do not return an oversized first batch
+    consumer_max_fetch_size=16 * 1024 * 1024,
     producer_compression_type="lz4",
     table_cleanup_interval=30,
     # Our tables write RocksDB first and the changelog second (tables/store.py), so the

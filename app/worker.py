@@ -14,7 +14,9 @@ from app.faust_app import alerts_topic, app, commands_topic, notification_topics
 from app.pipeline import pipeline_config
 from app.settings import settings
 from app.web import serve
+from models.notify.inflight import InFlight
 
+inflight = InFlight()  # notifications the senders have not settled: the runtime waits on them
 runtime = AlertRuntime(
     pipeline_config(),
     settings,
@@ -26,10 +28,11 @@ runtime = AlertRuntime(
         tables.history,
         tables.silences,
     ),
+    inflight,
 )
 alerts.register(app, alerts_topic, runtime, settings.tick)
 commands.register(app, commands_topic, runtime)
-notify.register(app, notification_topics, notify.ChannelSenders(app, pipeline_config()))
+notify.register(app, notification_topics, notify.ChannelSenders(app, pipeline_config(), inflight))
 suppression.register(app, runtime.suppressor, settings.broker)
 serve(app, api.ROUTES, runtime)
 serve(app, api_v2.ROUTES, runtime)

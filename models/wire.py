@@ -41,16 +41,20 @@ def encode_chunks(items: list[Any], limit: int = MAX_RECORD_BYTES) -> list[bytes
     so a batch never exceeds the broker's message size. Each item is encoded once."""
     if len(items) <= 1:
         return [orjson.dumps(items)]
+    return pack_chunks([orjson.dumps(item) for item in items], limit)
+
+
+def pack_chunks(encoded: list[bytes], limit: int = MAX_RECORD_BYTES) -> list[bytes]:
+    """Encoded items packed into JSON arrays of at most ``limit`` bytes each."""
     out: list[bytes] = []
     chunk: list[bytes] = []
     size = 2
-    for item in items:
-        encoded = orjson.dumps(item)
-        if chunk and size + len(encoded) + 1 > limit:
+    for item in encoded:
+        if chunk and size + len(item) + 1 > limit:
             out.append(b"[" + b",".join(chunk) + b"]")
             chunk, size = [], 2
-        chunk.append(encoded)
-        size += len(encoded) + 1
+        chunk.append(item)
+        size += len(item) + 1
     out.append(b"[" + b",".join(chunk) + b"]")
     return out
 

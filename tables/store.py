@@ -36,7 +36,7 @@ from faust.types import TP
 from rocksdict import WriteBatch
 
 from app.settings import Settings, bootstrap_servers, security_config
-from models.wire import encode_chunks
+from models.wire import pack_chunks
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,16 @@ class Checkpoint:
         producer (compression and I/O off the event loop). State outputs are
         acknowledged by the next checkpoint, before the input that caused them is
         committed; ``bulk`` ones (notifications) when ``delivered()`` says so."""
+        self.produce_encoded(topic, key, [orjson.dumps(i) for i in items], bulk)
+
+    def produce_encoded(
+        self, topic: str, key: bytes | None, encoded: list[bytes], bulk: bool = False
+    ) -> None:
+        """``produce`` for items already encoded as JSON."""
         producer, callback = (
             (self.bulk, self._on_bulk) if bulk else (self.producer, self._on_output)
         )
-        for chunk in encode_chunks(items):
+        for chunk in pack_chunks(encoded):
             while True:
                 try:
                     producer.produce(topic, chunk, key, on_delivery=callback)

@@ -162,6 +162,11 @@ class Dispatcher:
             self.dirty.add(gid)
         return out
 
+    def postpone(self, group: Group, until: float) -> None:
+        """Make a due group due again at ``until`` instead of a group_interval later."""
+        group.next_flush = until
+        heapq.heappush(self._due, (until, group.id))
+
     def flushed(self, group: Group, shown: bool = True) -> None:
         """After a flush: resolved members leave once a flush has shown them (not while
         the route is muted by its time intervals), and an empty group is deleted."""

@@ -114,6 +114,10 @@ class NotificationLog:
     def __init__(self) -> None:
         self.entries: dict[str, tuple[int, NflogEntry]] = {}  # key -> (partition, entry)
         self.dirty: set[str] = set()
+        self._by_group: dict[str, set[str]] = {}  # group id -> its keys
+
+    def _index(self, key: str) -> None:
+        self._by_group.setdefault(key.rsplit("|", 3)[0], set()).add(key)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -136,11 +140,23 @@ class NotificationLog:
         now: float,
         send_resolved: bool,
     ) -> None:
+        if key not in self.entries:
+            self._index(key)
         self.entries[key] = (partition, record(firing, resolved, now, send_resolved))
         self.dirty.add(key)
 
     def load(self, key: str, partition: int, data: Mapping[str, Any]) -> None:
+        self._index(key)
         self.entries[key] = (partition, NflogEntry.from_dict(data))
+
+    def remove_group(self, group_id: str) -> list[str]:
+        """Forget a deleted group's entries (all its alerts resolved and shown: a group
+        with that key later starts afresh, as with no entry); returns their keys."""
+        keys = self._by_group.pop(group_id, set())
+        for key in keys:
+            self.entries.pop(key, None)
+            self.dirty.discard(key)
+        return sorted(keys)
 
     def acknowledge(self, tenant: str, group_key: str, until: float) -> int:
         """Ack a group: its entries stop repeating until ``until`` or until the group
@@ -185,3 +201,6 @@ class NotificationLog:
     def forget_partition(self, partition: int) -> None:
         self.entries = {k: v for k, v in self.entries.items() if v[0] != partition}
         self.dirty = {k for k in self.dirty if k in self.entries}
+        self._by_group = {}
+        for key in self.entries:
+            self._index(key)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import orjson
+
 from models.alerting.alert import FIRING, RESOLVED
 
 
@@ -74,3 +76,22 @@ class Notification:
 
 
 _FIELDS = tuple(f.name for f in fields(Notification))
+
+
+MAX_NOTIFICATION_BYTES = 4 * 1024 * 1024
+"""A notification larger than this is cut (its first alerts kept, the rest counted in
+``truncatedAlerts``, as Alertmanager's webhook ``max_alerts`` does): it must fit in one
+Kafka record, and few receivers take a larger body."""
+
+
+def encode_bounded(n: Notification, limit: int = MAX_NOTIFICATION_BYTES) -> bytes:
+    """The notification's wire form, its alerts cut to fit ``limit`` bytes if need be."""
+    raw = orjson.dumps(n.to_wire())
+    total = len(n.alerts)
+    while len(raw) > limit and n.alerts:
+        keep = max(0, min(len(n.alerts) - 1, int(len(n.alerts) * limit / len(raw) * 0.9)))
+        n.alerts = n.alerts[:keep]
+        n.truncated_alerts += total - keep
+        total = keep
+        raw = orjson.dumps(n.to_wire())
+    return raw

@@ -240,3 +240,36 @@ def test_notification_ids_are_stable_and_change_with_the_group():
         ids.append((n.id, m.id))
     assert ids[0] == ids[1]  # the same state after the same log entry: the same id
     assert ids[0][0] != ids[0][1]
+
+
+def test_a_deleted_group_leaves_no_log_entry_and_starts_afresh():
+    p = Path()
+    a = alert("A")
+    p.put([a], T0)
+    assert len(p.flush(T0 + 1)) == 1
+    p.resolve(a, T0 + 2)
+    [n] = p.flush(T0 + 11)
+    assert n.reason == "all_resolved"
+    _, deleted = p.d.drain()
+    gid = 't/{}/{}:{alertname="A"}'  # tenant/route id/group key
+    assert list(deleted) == [gid]
+    assert p.log.remove_group(gid) == [gid + "|ops|webhook|0"]
+    assert len(p.log) == 0
+    p.put([alert("A", host="2")], T0 + 20)
+    [n] = p.flush(T0 + 21)
+    assert n.reason == "first_notification"
+
+
+def test_a_notification_too_large_for_a_record_is_cut_and_says_how_much():
+    import orjson as _orjson
+
+    from models.notify.notification import encode_bounded
+
+    p = Path()
+    p.put([alert("A", host=str(i), pad="x" * 200) for i in range(400)], T0)
+    [n] = p.flush(T0 + 1)
+    raw = encode_bounded(n, limit=20_000)
+    doc = _orjson.loads(raw)
+    assert len(raw) <= 20_000
+    assert 0 < len(doc["alerts"]) < 400
+    assert doc["truncated_alerts"] == 400 - len(doc["alerts"])
