@@ -159,8 +159,7 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], senders: Channe
 def _sender(app: faust.App, kind: str, topic: faust.TopicT, senders: ChannelSenders) -> None:
     @app.agent(topic, name=f"notify.{kind}")
     async def send(stream):  # type: ignore[no-untyped-def]
-        # one record at a time: Faust acks an event only when the next is asked for, so
-        # a kill -9 never skips one (stream.take_events lost a batch's tail in our
-        # kill -9 test); a record holds one flush's notifications of a tenant
+        # one record at a time (Faust acks an event when the next is asked for); a
+        # record holds one flush's notifications of a tenant
         async for event in stream.events():
             await senders.deliver_records([(event.message.partition, event.key, event.value)])
