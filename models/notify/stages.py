@@ -277,6 +277,8 @@ class RenderStage:
                 digest.update(b"|")
                 digest.update(_joined(s.resolved, s.shown).encode())
                 digest.update(f"|{previous}".encode())
+                if s.entry is None:  # a group's first: its alerts' start tells incarnations apart
+                    digest.update(f"|{min(a.starts_at for a in s.shown)}".encode())
                 s.notification = Notification(
                     id=digest.hexdigest()[:32],
                     tenant=group.tenant,
