@@ -268,7 +268,7 @@ class AlertRuntime:
             self.pipeline.process(flushes, now)
             out = notifications(flushes)
             for f in flushes:
-                self.dispatcher.flushed(f.group, f.shown)
+                self.dispatcher.flushed(f.group, f.shown, self.flap_pinned)
             decided = self.nflog.drain()
             rejected = self.rate_limit.drain()
             if rejected:

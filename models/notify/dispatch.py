@@ -12,7 +12,7 @@ Pure logic: the runtime persists what ``dirty`` names.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,14 +167,15 @@ class Dispatcher:
         group.next_flush = until
         heapq.heappush(self._due, (until, group.id))
 
-    def flushed(self, group: Group, shown: bool = True) -> None:
+    def flushed(self, group: Group, shown: bool = True, hold: Set[str] = frozenset()) -> None:
         """After a flush: resolved members leave once a flush has shown them (not while
-        the route is muted by its time intervals), and an empty group is deleted."""
+        the route is muted by its time intervals, nor those in ``hold``: flapping alerts
+        shown as firing), and an empty group is deleted."""
         group.flushed = True
         if not shown:
             return
-        gone = [fp for fp in group.resolved if fp in group.members]
-        group.resolved.clear()
+        gone = [fp for fp in group.resolved if fp in group.members and fp not in hold]
+        group.resolved.difference_update(gone)
         for fp in gone:
             self._release(group, fp)
         if gone:
