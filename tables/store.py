@@ -169,14 +169,6 @@ class Checkpoint:
         for store in self.stores:
             store._remember_offsets(self._acked)
 
-    def close(self) -> None:
-        try:
-            self.checkpoint(timeout=10.0)
-        except RuntimeError:
-            log.exception("final checkpoint failed")
-        if self._bulk is not None:
-            self._bulk.flush(10.0)
-
 
 class CheckpointSensor(faust.Sensor):
     """Runs the checkpoint right before Faust commits input offsets (synchronously, so the
@@ -229,9 +221,6 @@ class PartitionStore:
     # --- writes (staged until the batch is committed) ---------------------------------
     def put(self, partition: int, key: str, value: Any) -> None:
         self._staged[partition][key.encode()] = orjson.dumps(value)
-
-    def put_raw(self, partition: int, key: str, raw: bytes) -> None:
-        self._staged[partition][key.encode()] = raw
 
     def delete(self, partition: int, key: str) -> None:
         self._staged[partition][key.encode()] = _DELETE
