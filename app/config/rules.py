@@ -116,6 +116,9 @@ class ThresholdRule(_Windowed):
     tolerance: float = Field(
         0.1, ge=0.0, description="auto: fraction of the band's width added on each side"
     )
+    clear_threshold: float | None = Field(
+        None, description="hysteresis: a pending or firing series holds until it crosses this"
+    )
 
     @field_validator("condition")
     @classmethod
@@ -123,6 +126,24 @@ class ThresholdRule(_Windowed):
         if parse_auto(v) is None:
             parse_condition(v)
         return v
+
+    @model_validator(mode="after")
+    def _clear(self) -> ThresholdRule:
+        """The clear threshold lies on the near side of the fire threshold."""
+        clear = self.clear_threshold
+        if clear is None:
+            return self
+        if parse_auto(self.condition) is not None:
+            raise ValueError("clear_threshold: only with a fixed condition such as '> 90'")
+        op, threshold = parse_condition(self.condition)
+        if op in ("==", "!="):
+            raise ValueError(f"clear_threshold: not with {op}, only with >, >=, <, <=")
+        if clear > threshold if op[0] == ">" else clear < threshold:
+            side = "at or below" if op[0] == ">" else "at or above"
+            raise ValueError(
+                f"clear_threshold: {clear:g} must be {side} the threshold {threshold:g}"
+            )
+        return self
 
     def to_spec(self) -> ThresholdSpec:
         auto = parse_auto(self.condition)
@@ -136,6 +157,7 @@ class ThresholdRule(_Windowed):
             seasonality=self.seasonality,
             warmup=self.warmup,
             tolerance=self.tolerance,
+            clear_threshold=self.clear_threshold,
         )
 
 

@@ -30,12 +30,19 @@ Context = dict[str, Any]
 
 
 class StaticCondition:
-    """``> 90``: a fixed comparison; no model."""
+    """``> 90``: a fixed comparison; no model.
 
-    def __init__(self, op: str, threshold: float) -> None:
-        self.check = _OPS[op]
+    With a clear threshold (``> 90``, clear at 80), ``hold`` is the comparison a series
+    that is already pending or firing must keep meeting: it holds from the window that
+    crossed 90 until one falls to 80 or below, so a value hovering at 90 does not flap."""
+
+    def __init__(self, op: str, threshold: float, clear_threshold: float | None = None) -> None:
+        check = self.check = _OPS[op]
         self.threshold = threshold
         self.context: Context = {"threshold": threshold}  # the same for every window
+        self.hold: Callable[[float], bool] | None = (
+            None if clear_threshold is None else lambda value: check(value, clear_threshold)
+        )
 
     def new_model(self) -> None:
         return None
@@ -46,6 +53,8 @@ class StaticCondition:
 
 class AutoCondition:
     """``auto(p99.9)``: outside the band of normal values learned for this series."""
+
+    hold = None  # no hysteresis
 
     def __init__(
         self, quantile: float, seasonality: str | None, warmup: int, tolerance: float
@@ -75,6 +84,8 @@ class AutoCondition:
 
 class PredictCondition:
     """A forecast of the series reaching ``limit`` within ``horizon``."""
+
+    hold = None  # no hysteresis
 
     def __init__(self, rule: PredictSpec) -> None:
         self.rule = rule
@@ -118,4 +129,4 @@ def condition_for(rule: ThresholdSpec | PredictSpec) -> Condition:
     if q is not None:
         return AutoCondition(q, rule.seasonality, rule.warmup, rule.tolerance)
     assert rule.op is not None and rule.threshold is not None
-    return StaticCondition(rule.op, rule.threshold)
+    return StaticCondition(rule.op, rule.threshold, rule.clear_threshold)

@@ -53,11 +53,22 @@ class CompiledRule:
     """A rule ready to evaluate, with its open windows bucketed by tenant and start: a
     bucket holds every series of that window and closes as one."""
 
-    __slots__ = ("condition", "for_", "grace", "match", "new_aggregate", "open", "rule", "window")
+    __slots__ = (
+        "condition",
+        "for_",
+        "grace",
+        "hold",
+        "match",
+        "new_aggregate",
+        "open",
+        "rule",
+        "window",
+    )
 
     def __init__(self, rule: WindowedRule) -> None:
         self.rule = rule
         self.condition = condition_for(rule)
+        self.hold = self.condition.hold  # hysteresis, for a pending or firing series
         self.for_ = rule.for_
         self.match = tuple(rule.match.items())
         self.new_aggregate = new_aggregate(rule.aggregate)
@@ -194,6 +205,8 @@ class RuleEvaluator:
         end = start + c.window
         holds, context = self._judge(c, series, value, end)
         state = self.state.get(series)
+        if not holds and state is not None and c.hold is not None:
+            holds = c.hold(value)
         if state is None:
             if not holds:  # the common case: nothing pending, nothing to change
                 return

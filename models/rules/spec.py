@@ -47,6 +47,7 @@ class ThresholdSpec(WindowedSpec):
     seasonality: str | None
     warmup: int
     tolerance: float
+    clear_threshold: float | None = None  # hysteresis: holds on until crossing this
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
