@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # quiet mkdocs-material's end-of-life banner
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run test lint format docs docs-serve bench bench-nab clean
+.PHONY: install run test lint format docs docs-serve bench bench-nab bench-correlation clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ bench: install
 
 bench-nab: install
 	$(BIN)/python -m benchmarks.nab.run $(ARGS)
+
+# edge F1 and grouping on the gcastle telecom alarms (../shared/gcastle); not in make test
+bench-correlation: install
+	$(BIN)/python -m benchmarks.correlation $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache site

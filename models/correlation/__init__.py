@@ -1,0 +1,1 @@
+"""Correlation: alerts into incidents, by rules, topology and learned links."""
