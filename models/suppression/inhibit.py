@@ -54,9 +54,10 @@ def _index_key(matchers: Sequence[Matcher]) -> list[tuple[str, str]] | None:
     return best
 
 
-class _RuleIndex:
-    """Rules indexed by one literal matcher each; ``candidates(labels)`` yields the
-    rules whose indexed matcher the labels satisfy plus the unindexed ones."""
+class MatcherIndex:
+    """Rules indexed by one literal matcher each (inhibition and correlation rules);
+    ``candidates(labels)`` yields the rules whose indexed matcher the labels satisfy
+    plus the unindexed ones."""
 
     __slots__ = ("by_label", "rest")
 
@@ -90,8 +91,8 @@ class Inhibitor:
         self.rules = list(rules)
         self.scope_labels = tuple(scope_labels)
         self._equal = [tuple(r.equal) + self.scope_labels for r in self.rules]
-        self._src_index = _RuleIndex(enumerate(r.source for r in self.rules))
-        self._tgt_index = _RuleIndex(enumerate(r.target for r in self.rules))
+        self._src_index = MatcherIndex(enumerate(r.source for r in self.rules))
+        self._tgt_index = MatcherIndex(enumerate(r.target for r in self.rules))
         # per rule: equal-key -> (plain {fp: ends_at}, two_sided {fp: ends_at})
         self._cache: list[dict[tuple[str, ...], tuple[dict[str, float], dict[str, float]]]] = [
             {} for _ in self.rules
