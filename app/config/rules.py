@@ -10,10 +10,12 @@ horizon).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from dataclasses import replace
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -26,8 +28,10 @@ from models.detectors import DETECTORS, make_detector
 from models.detectors.threshold import SEASONS, parse_auto
 from models.durations import Duration
 from models.rules.annotations import compile_template
-from models.rules.spec import AnomalySpec, PredictSpec, ThresholdSpec
+from models.rules.composite import AllOf, AnyOf, CompositeSpec, Expr, Not, Ref, holds, references
+from models.rules.spec import AnomalySpec, PredictSpec, RuleSpec, ThresholdSpec
 from models.rules.window import AGGREGATES
+from models.suppression.matchers import is_valid_label_name
 
 _CONDITION = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
 OPERATORS = (">", ">=", "<", "<=", "==", "!=")
@@ -230,11 +234,195 @@ def _kind(value: Any) -> str:
     return getattr(value, "kind", "threshold")
 
 
-Rule = Annotated[
+LeafRule = Annotated[
     Annotated[ThresholdRule, Tag("threshold")]
     | Annotated[AnomalyRule, Tag("anomaly")]
     | Annotated[PredictRule, Tag("predict")],
     Discriminator(_kind),
 ]
+"""A rule that reads samples (what a composite's inline condition may be)."""
 
-__all__ = ["SEASONS", "AnomalyRule", "PredictRule", "Rule", "ThresholdRule", "parse_condition"]
+_INLINE = "inline"  # the placeholder name of an inline condition until its composite names it
+
+
+def _inline(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "alert" in value:
+            raise ValueError(
+                "an inline condition is named by its composite; to read another rule's "
+                "state write {rule: Name}"
+            )
+        return {**value, "alert": _INLINE}
+    return value
+
+
+def _condition_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        for key in ("rule", "all", "any", "not"):
+            if key in value:
+                return key
+        return _INLINE
+    return getattr(value, "tag", _INLINE)
+
+
+class RefCondition(BaseModel):
+    """``{rule: HighCpu}``: holds while that rule fires for the join key."""
+
+    model_config = ConfigDict(extra="forbid")
+    tag: ClassVar[str] = "rule"
+    rule: str = Field(min_length=1)
+
+
+class AllCondition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tag: ClassVar[str] = "all"
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyCondition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tag: ClassVar[str] = "any"
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotCondition(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    tag: ClassVar[str] = "not"
+    not_: Condition = Field(alias="not")
+
+
+Condition = Annotated[
+    Annotated[RefCondition, Tag("rule")]
+    | Annotated[AllCondition, Tag("all")]
+    | Annotated[AnyCondition, Tag("any")]
+    | Annotated[NotCondition, Tag("not")]
+    | Annotated[LeafRule, BeforeValidator(_inline), Tag(_INLINE)],
+    Discriminator(_condition_kind),
+]
+"""One condition of a composite: a reference, a combination, or an inline rule."""
+
+
+class CompositeRule(BaseModel):
+    """Fire while ``all`` / ``any`` / ``not`` of the conditions hold for the same values
+    of the ``join_on`` labels (``models.rules.composite``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kind: Literal["composite"]
+    alert: str = Field(min_length=1)
+    join_on: list[str] = []  # not ``on``: YAML 1.1 reads that key as true
+    all: list[Condition] | None = Field(None, min_length=1)
+    any: list[Condition] | None = Field(None, min_length=1)
+    not_: Condition | None = Field(None, alias="not")
+    for_: Duration = Field(0.0, alias="for")
+    severity: str = "warning"
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+    @field_validator("annotations")
+    @classmethod
+    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
+        return _RuleBase._templates(v)
+
+    @field_validator("join_on")
+    @classmethod
+    def _join_on(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if not is_valid_label_name(n)]
+        if bad:
+            raise ValueError(f"invalid label name {', '.join(bad)}")
+        return v
+
+    @model_validator(mode="after")
+    def _expression(self) -> CompositeRule:
+        given = [k for k in ("all", "any", "not_") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a composite needs exactly one of all, any, not")
+        if holds(self.expression()[0], lambda _: False):
+            raise ValueError(
+                "the condition holds when no rule fires, so it has no series to judge: "
+                "combine not with a condition that fires"
+            )
+        return self
+
+    def expression(self) -> tuple[Expr, list[RuleSpec]]:
+        """The expression over rule names, and the inline conditions (named
+        ``<alert>#<n>`` in order of appearance)."""
+        inner: list[RuleSpec] = []
+
+        def build(c: Any) -> Expr:
+            if isinstance(c, RefCondition):
+                return Ref(c.rule)
+            if isinstance(c, AllCondition):
+                return AllOf(tuple(map(build, c.all)))
+            if isinstance(c, AnyCondition):
+                return AnyOf(tuple(map(build, c.any)))
+            if isinstance(c, NotCondition):
+                return Not(build(c.not_))
+            spec = replace(c.to_spec(), alert=f"{self.alert}#{len(inner) + 1}")
+            inner.append(spec)
+            return Ref(spec.alert)
+
+        if self.all is not None:
+            return AllOf(tuple(map(build, self.all))), inner
+        if self.any is not None:
+            return AnyOf(tuple(map(build, self.any))), inner
+        return Not(build(self.not_)), inner
+
+    def to_spec(self) -> CompositeSpec:
+        expr, inner = self.expression()
+        return CompositeSpec(
+            alert=self.alert,
+            join_on=tuple(self.join_on),
+            expr=expr,
+            for_=self.for_,
+            severity=self.severity,
+            labels=dict(self.labels),
+            annotations=dict(self.annotations),
+            inner=tuple(inner),
+        )
+
+
+for _model in (AllCondition, AnyCondition, NotCondition, CompositeRule):
+    _model.model_rebuild()
+
+
+def check_composites(rules: list[Any]) -> list[str]:
+    """Cross-references: a composite reads rules that exist and are not composites."""
+    kinds = {r.alert: r.kind for r in rules}
+    problems = []
+    for r in rules:
+        if r.kind != "composite":
+            continue
+        expr, inner = r.expression()
+        kinds.update((spec.alert, spec.kind) for spec in inner)
+        for name in dict.fromkeys(references(expr)):
+            kind = kinds.get(name)
+            if kind is None:
+                problems.append(
+                    f"rules: composite {r.alert} reads rule {name}, which is not defined "
+                    "(event rules cannot be read yet)"
+                )
+            elif kind == "composite":
+                problems.append(f"rules: composite {r.alert} reads composite {name}")
+    return problems
+
+
+Rule = Annotated[
+    Annotated[ThresholdRule, Tag("threshold")]
+    | Annotated[AnomalyRule, Tag("anomaly")]
+    | Annotated[PredictRule, Tag("predict")]
+    | Annotated[CompositeRule, Tag("composite")],
+    Discriminator(_kind),
+]
+
+__all__ = [
+    "SEASONS",
+    "AnomalyRule",
+    "CompositeRule",
+    "LeafRule",
+    "PredictRule",
+    "Rule",
+    "ThresholdRule",
+    "check_composites",
+    "parse_condition",
+]
