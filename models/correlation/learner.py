@@ -206,10 +206,12 @@ class CausalLearner:
 
     def graph(self) -> np.ndarray:
         """Edge scores ``[cause, effect]`` over ``self.names`` (0 where no edge),
-        recomputed when ``refresh`` alerts were learned since the last time."""
+        recomputed when ``refresh`` alerts, and a tenth more than then, were learned
+        since the last time (the graph settles as evidence grows; a recompute costs
+        O(sources x kinds + kinds^2))."""
         if (
             self._graph is None
-            or self.learned - self._graph_at >= self.refresh
+            or self.learned - self._graph_at >= max(self.refresh, self._graph_at // 10)
             or len(self._graph) != len(self.names)  # a new kind since
         ):
             self._graph = self._compute()
@@ -223,15 +225,22 @@ class CausalLearner:
             return np.zeros((n, n))
         sources = list(self.per_source)
         row = {s: r for r, s in enumerate(sources)}
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[int] = []
+        for r, counts in enumerate(self.per_source.values()):
+            rows.extend([r] * len(counts))
+            cols.extend(counts)
+            vals.extend(counts.values())
         own = np.zeros((len(sources), n))
-        for r, s in enumerate(sources):
-            for k, c in self.per_source[s].items():
-                own[r, k] = c
-        around = own.copy()
-        for r, s in enumerate(sources):
-            for other in self.neighbours.get(s, ()):
-                if other in row:
-                    around[r] += own[row[other]]
+        own[rows, cols] = vals
+        around = own
+        if self.neighbours:
+            around = own.copy()
+            for r, s in enumerate(sources):
+                for other in self.neighbours.get(s, ()):
+                    if other in row:
+                        around[r] += own[row[other]]
         span = max(self.t_last - self.t_first, self.window)
         p_near = -np.expm1(-2 * self.window * around / span)  # [source, i]
         return p_near.T @ own  # [i, j]
