@@ -1,0 +1,90 @@
+"""Who a step pages: from its target's candidates to the people (or receivers) chosen.
+
+Candidates come from a ``Roster`` (the on-call directory: a schedule's on-call users at
+an instant, a team's members, each user's skills); receivers and named users are their
+own candidates. Then ``pick``:
+
+* ``all``: every candidate;
+* ``round_robin``: the next candidate after the last one chosen (a cursor kept per
+  tenant, policy and step), so everyone is paged once before anyone twice;
+* ``least_loaded``: the candidate with the fewest open acknowledged chains, ties
+  broken in round-robin order.
+
+``skills`` (already rendered from the alert's labels) keep only the candidates who have
+every one; when nobody has them all, every candidate stays (paging someone beats paging
+no one) and the reason says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.escalation.policy import Target
+
+ALL = "all"
+ROUND_ROBIN = "round_robin"
+LEAST_LOADED = "least_loaded"
+PICKS = (ALL, ROUND_ROBIN, LEAST_LOADED)
+
+
+class Roster(Protocol):
+    def members(self, kind: str, name: str, at: float) -> list[str]:
+        """The users of a ``schedule`` on call at ``at``, or of a ``team``."""
+        ...
+
+    def skills(self, user: str) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    kind: str  # "users" or "receivers": what ``names`` are
+    names: tuple[str, ...]
+    cursor: int  # the round-robin cursor after this choice
+    why: str = ""
+
+
+def candidates(target: Target, roster: Roster | None, at: float) -> list[str]:
+    if target.kind in ("users", "receivers"):
+        return list(target.names)
+    if roster is None:
+        return []
+    out: list[str] = []
+    for name in target.names:
+        out += [u for u in roster.members(target.kind, name, at) if u not in out]
+    return out
+
+
+def pick(
+    target: Target,
+    found: Sequence[str],
+    *,
+    cursor: int = 0,
+    load: Mapping[str, int] | None = None,
+    skills: Sequence[str] = (),
+    roster: Roster | None = None,
+) -> Choice:
+    """Choose from ``found`` (the target's candidates) by the target's ``pick``."""
+    kind = "receivers" if target.kind == "receivers" else "users"
+    why = ""
+    pool = list(found)
+    wanted = {s for s in skills if s}
+    if wanted and roster is not None:
+        skilled = [u for u in pool if wanted <= roster.skills(u)]
+        if skilled:
+            pool = skilled
+        else:
+            why = f"nobody has skills {sorted(wanted)}; paging every candidate"
+    if not pool:
+        return Choice(kind, (), cursor, why or "no candidates")
+    if target.pick == ALL:
+        return Choice(kind, tuple(pool), cursor, why)
+    n = len(pool)
+    order = [pool[(cursor + i) % n] for i in range(n)]  # round-robin order from the cursor
+    if target.pick == LEAST_LOADED:
+        counts = load or {}
+        chosen = min(order, key=lambda u: counts.get(u, 0))  # min keeps the first of ties
+    else:
+        chosen = order[0]
+    return Choice(kind, (chosen,), (pool.index(chosen) + 1) % n, why)
