@@ -55,6 +55,7 @@ import numpy as np
 
 from models.correlation.hawkes import HawkesAttribution
 from models.correlation.significance import poisson_sf, sign_test_sf
+from models.correlation.topology import undirected
 
 STATE_VERSION = 1
 
@@ -120,13 +121,9 @@ class CausalLearner:
 
     def set_neighbours(self, neighbours: Mapping[str, Iterable[str]] | None) -> None:
         """Only alerts on the same or a neighbouring source excite each other."""
-        graph: dict[str, set[str]] = {}
-        for node, near in (neighbours or {}).items():
-            for other in near:
-                if other != node:
-                    graph.setdefault(node, set()).add(other)
-                    graph.setdefault(other, set()).add(node)
-        self.neighbours = {k: frozenset(v) for k, v in graph.items()}
+        self.neighbours = undirected(
+            (node, other) for node, near in (neighbours or {}).items() for other in near
+        )
         self._graph = None
 
     def learn_one(self, kind: str, t: float, source: str | None = None) -> None:
