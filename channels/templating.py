@@ -11,7 +11,8 @@ the one sandbox factory in ``models.template_sandbox``.
 Every template sees the fields of ``Notification.payload()`` (``receiver``,
 ``status``, ``alerts``, ``groupLabels``, ``commonLabels``, ``commonAnnotations``,
 ``externalURL``, ``tenant``, ``groupKey``, ``truncatedAlerts``) plus
-``firing_alerts`` and ``resolved_alerts``.
+``firing_alerts``, ``resolved_alerts`` and ``action_links`` (op -> signed URL, on
+escalation pages).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def context(notification: Notification) -> dict[str, Any]:
     ctx = notification.payload()
     ctx["firing_alerts"] = notification.firing()
     ctx["resolved_alerts"] = notification.resolved()
+    # an escalation page's signed ack / resolve links (agents/escalation.py), else none
+    ctx["action_links"] = (notification.extra.get("escalation") or {}).get("links") or {}
     return ctx
 
 

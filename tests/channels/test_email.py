@@ -221,3 +221,18 @@ def test_config_errors():
                 "headers": {"subject": "a", "Subject": "b"},
             }
         )
+
+
+async def test_an_escalation_page_carries_its_signed_action_links(smtp):
+    inbox, port = smtp
+    cfg = {"to": "ada@example.com", "from": "p@example.com", "smarthost": f"127.0.0.1:{port}"}
+    rx = Receiver(name="user:ada", email_configs=[{**cfg, "require_tls": False}])
+    links = {"ack": "http://as.example/api/v1/actions/T1.S1", "resolve": "http://as/x/T2.S2"}
+    n = make_notification(
+        "email", receiver="user:ada", id="page-1", extra={"escalation": {"links": links}}
+    )
+    receipt = await Deliverer({"user:ada": rx}, session=None).deliver(n)
+    assert receipt.status == "delivered", receipt
+    text, html = parts(inbox.messages[-1]["msg"])
+    assert f"Ack: {links['ack']}" in text and f"Resolve: {links['resolve']}" in text
+    assert f'<a href="{links["ack"]}">Ack</a>' in html
