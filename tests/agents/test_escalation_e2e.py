@@ -6,8 +6,9 @@ notifies no receiver of its own (``none``): only the policy pages.
 1. Ten groups escalate a -> b -> c; each step arrives once, in order, at its time
    (step lateness, arrival at the receiver minus the step's due time, reported).
 2. A group acknowledged through the Slack interactivity endpoint right after its first
-   page is never paged again: checked once a group that started after it has been
-   paged by b and c (the same path, later).
+   page, and one through a signed action link (a forged link is refused), are never
+   paged again: checked once the groups that started with them have been paged by b
+   and c (the same path, later).
 3. kill -9 between steps: a group paged by a, the worker killed and restarted on the
    same data dir; b and c then page it exactly once, and a not again.
 """
@@ -26,9 +27,12 @@ import orjson
 from app.client import get_alerts_system
 from benchmarks.peers import WebhookReceiver
 from channels.slack_interactions import sign
+from models.escalation.tokens import link_claims
+from models.escalation.tokens import sign as sign_link
 from tests.conftest import eventually
 
 SECRET = "e2e-slack-signing-secret"
+LINK_KEY = b"e2e-action-link-key"
 WAIT = 1.5
 PIPELINES = f"""
 route:
@@ -99,6 +103,7 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
     a, b, c = hooks["a"], hooks["b"], hooks["c"]
     env = {f"HOOK_{n.upper()}": h.url for n, h in hooks.items()}
     env |= {"ALERTSTREAM_TICK": "0.1", "ALERTSTREAM_SLACK_SIGNING_SECRET": SECRET}
+    env |= {"ALERTSTREAM_ACTION_LINK_KEY": LINK_KEY.decode()}
     worker = make_worker(PIPELINES, env)
     worker.start()
     try:
@@ -112,15 +117,20 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
             assert client.producer.flush(10) == 0
 
         steady = [f"Steady{i}" for i in range(10)]
-        fire(*steady, "Acked")
-        acked = key("Acked")
-        assert await eventually(lambda: first(a, acked), 60), worker.log()
+        fire(*steady, "Acked", "Linked")
+        acked, linked = key("Acked"), key("Linked")
+        assert await eventually(lambda: first(a, acked) and first(a, linked), 60), worker.log()
         body, headers = click(acked)
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(worker.url + "/api/v1/slack/interactions", data=body, headers=headers) as r,
-        ):
-            assert r.status == 200, await r.text()
+        token = sign_link(LINK_KEY, link_claims("ack", "acme", linked, "bob", time.time() + 60))
+        forged = sign_link(b"not-the-key", link_claims("ack", "acme", linked, "eve", 2e9))
+        async with aiohttp.ClientSession() as http:
+            url = worker.url + "/api/v1/slack/interactions"
+            async with http.post(url, data=body, headers=headers) as r:
+                assert r.status == 200, await r.text()
+            async with http.get(worker.url + "/api/v1/actions/" + forged) as r:
+                assert r.status == 403, await r.text()
+            async with http.get(worker.url + "/api/v1/actions/" + token) as r:
+                assert r.status == 200, await r.text()
 
         # 1. every steady group climbs a -> b -> c, one page per step
         def climbed() -> bool:
@@ -141,6 +151,8 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
         # same start since, so its steps would have come by now)
         state = await escalation(worker.url, acked)
         assert state["status"] == "acknowledged" and state["acked_by"] == "ada", state
+        by_link = await escalation(worker.url, linked)
+        assert by_link["status"] == "acknowledged" and by_link["acked_by"] == "bob", by_link
         assert [x["action"] for x in state["actions"]].count("cancelled") == 2, state
 
         # 3. kill -9 between steps
@@ -156,7 +168,8 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
 
         for n in [*steady, "Crash"]:
             assert (pages(a)[key(n)], pages(b)[key(n)], pages(c)[key(n)]) == (1, 1, 1), n
-        assert (pages(a)[acked], pages(b)[acked], pages(c)[acked]) == (1, 0, 0)
+        for done in (acked, linked):
+            assert (pages(a)[done], pages(b)[done], pages(c)[done]) == (1, 0, 0), done
         payload = next(doc for doc in c.requests if doc["groupKey"] == crash)
         assert payload["notification_reason"] == "escalation"
         assert payload["alerts"][0]["labels"]["alertname"] == "Crash"
