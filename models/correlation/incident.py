@@ -101,8 +101,8 @@ class Incident:
 
     @property
     def visible(self) -> bool:
-        """An incident proper, not a candidate."""
-        return self.status != PENDING
+        """An incident proper (it opened), not a candidate."""
+        return self.opened_at > 0
 
     # --- lifecycle (each returns True when the status changed) ---------------------------
     def add(self, member: Member) -> bool:
