@@ -116,6 +116,9 @@ alerts_topic = _topic("alerts")
 dlq_topic = _topic("dlq")
 history_topic = _topic("history")
 commands_topic = _topic("commands")
+config_topic = _topic("config", compacted=True)  # tenant -> its config version (key: tenant)
+incidents_topic = _topic("incidents")  # incident events (agents/incidents.py)
+topology_topic = _topic("topology", compacted=True)  # tenant -> its service/device graph
 receipts_topic = _topic("notifications.receipts")
 notification_topics = {kind: _topic(f"notifications.{kind}") for kind in CHANNELS}
 ALL_TOPICS = [
@@ -125,6 +128,9 @@ ALL_TOPICS = [
     dlq_topic,
     history_topic,
     commands_topic,
+    config_topic,
+    incidents_topic,
+    topology_topic,
     receipts_topic,
     *notification_topics.values(),
 ]

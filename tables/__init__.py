@@ -49,9 +49,27 @@ silences = PartitionStore(
     "silences",
     help="silence id -> the silence (compact form); every worker tails its changelog",
 )
+event_state = PartitionStore(
+    app,
+    checkpoint,
+    "event_state",
+    help="tenant/rule/key -> window, sequence or absence state of an event rule",
+)
+incidents = PartitionStore(
+    app,
+    checkpoint,
+    "incidents",
+    help="incident headers, members, tenants' topologies and learners (agents/incidents.py)",
+)
 series_models = PartitionStore(
     app,
     checkpoint,
     "series_models",
     help="tenant/rule/series -> learned model (anomaly detector, auto band, forecaster)",
+)
+escalations = PartitionStore(
+    app,
+    checkpoint,
+    "escalations",
+    help="chain/tenant/group key -> escalation chain, its next due step and audit; rr/... cursors",
 )

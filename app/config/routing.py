@@ -17,7 +17,7 @@ schema calls once it knows the receivers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -105,6 +105,8 @@ class RouteConfig(_Model):
     repeat_interval: Duration | None = None
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
+    escalation: str | None = None  # an escalation policy (app/config/escalation.py)
+    notify_by: Literal["group", "incident"] = "group"  # incident: one group per incident
     routes: list[RouteConfig] = Field(default_factory=list)
 
     @field_validator("group_by")

@@ -57,6 +57,7 @@ class Route:
         "key",
         "matchers",
         "mute_time_intervals",
+        "notify_by",
         "parent",
         "receiver",
         "repeat_interval",
@@ -76,6 +77,7 @@ class Route:
         repeat_interval: float = DEFAULT_REPEAT_INTERVAL,
         mute_time_intervals: tuple[str, ...] = (),
         active_time_intervals: tuple[str, ...] = (),
+        notify_by: str = "group",
         parent: Route | None = None,
     ) -> None:
         self.receiver = receiver
@@ -88,6 +90,7 @@ class Route:
         self.repeat_interval = repeat_interval
         self.mute_time_intervals = mute_time_intervals
         self.active_time_intervals = active_time_intervals
+        self.notify_by = notify_by  # "incident": one group per incident (dispatch.py)
         self.parent = parent
         self.routes: list[Route] = []
         self.key = (parent.key + "/" if parent is not None else "") + format_matchers(self.matchers)
@@ -121,6 +124,7 @@ class Route:
             repeat_interval=ri if cfg.repeat_interval is None else cfg.repeat_interval,
             mute_time_intervals=tuple(cfg.mute_time_intervals),
             active_time_intervals=tuple(cfg.active_time_intervals),
+            notify_by=getattr(cfg, "notify_by", "group"),
             parent=parent,
         )
         node.routes = [cls.from_config(c, node) for c in cfg.routes]
