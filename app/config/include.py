@@ -8,7 +8,8 @@ include:
     exclude: [ThroughputDrop]                  # rules of the pack left out
 ```
 A path resolves relative to the including file first, then to ``app/config/`` (where
-the built-in packs live, in ``packs/``); ``pack: NAME`` is ``packs/NAME.yaml``.  A pack
+the built-in packs live, in ``packs/``); ``pack: NAME`` is ``packs/NAME.yaml``.  Only
+relative ``.yaml`` paths without ``..`` are read.  A pack
 file declares its parameters with defaults and its rules, which use them as
 ``${params.NAME}`` (the whole value keeps the parameter's type: a number, a list, a
 mapping) or ``${params.NAME * 14.4}`` (a number times a constant).  Packs do not include
@@ -51,6 +52,13 @@ def resolve(name: str, including: str) -> Path | None:
     return None
 
 
+def _confined(name: str) -> bool:
+    """Packs come from beside the including file or the built-in ones, nowhere else (a
+    tenant's posted config must not read the worker's files)."""
+    path = Path(name)
+    return not path.is_absolute() and ".." not in path.parts and path.suffix in (".yaml", ".yml")
+
+
 def builtin_packs() -> list[Path]:
     return sorted((BUILTIN / "packs").glob("*.yaml"))
 
@@ -90,6 +98,9 @@ class _Pack:
         params, exclude = spec.get("params") or {}, spec.get("exclude") or []
         if not isinstance(params, dict) or not isinstance(exclude, list):
             self._fail("params must be a mapping and exclude a list of alert names")
+            return
+        if not _confined(str(name)):
+            self._fail(f"{name}: a pack is a relative .yaml path without '..'")
             return
         path = resolve(str(name), fname)
         if path is None:
@@ -151,7 +162,8 @@ class _Pack:
         return out
 
     def _params(self, root: yaml.MappingNode) -> bool:
-        """The declared parameters' values: the defaults, overridden by the include."""
+        """The declared parameters' values: the defaults, overridden by the include
+        where it gives a good value.  False if the declarations themselves are bad."""
         found = _get(root, "params")
         declared = _plain(found[1]) if found else {}
         if not isinstance(declared, dict) or not all(
@@ -160,24 +172,17 @@ class _Pack:
             line = found[1].start_mark.line + 1 if found else 1
             self.errors.append(f"{self.file}:{line}: params: each needs a default")
             return False
-        ok = True
+        self.params = {k: d["default"] for k, d in declared.items()}
         for key, value in self.given.items():
             if key not in declared:
-                self._fail(f"params.{key}: not a parameter of {self.file} "
-                           f"(known: {', '.join(declared) or 'none'})")  # fmt: skip
-                ok = False
-                continue
-            default = declared[key]["default"]
-            number = (int, float)
-            if isinstance(default, number) and not isinstance(default, bool):
-                good = isinstance(value, number) and not isinstance(value, bool)
+                known = ", ".join(declared) or "none"
+                self._fail(f"params.{key}: not a parameter of {self.file} (known: {known})")
+            elif _kind(value) != _kind(self.params[key]):
+                default = self.params[key]
+                self._fail(f"params.{key}: expected a {_kind(default)} like {default!r}")
             else:
-                good = isinstance(value, type(default))
-            if not good:
-                self._fail(f"params.{key}: expected a {type(default).__name__} like {default!r}")
-                ok = False
-        self.params = {k: self.given.get(k, d["default"]) for k, d in declared.items()}
-        return ok
+                self.params[key] = value
+        return True
 
     def _substitute(self, node: yaml.Node, path: str) -> yaml.Node:
         if isinstance(node, yaml.MappingNode):
@@ -212,6 +217,15 @@ class _Pack:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"parameter {name} is not a number, it cannot be multiplied")
         return round(value * float(factor), 12)
+
+
+def _kind(value: Any) -> str:
+    """What a parameter's value must be, like its default: one of a few YAML kinds."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
 
 
 def _text(value: Any) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from app.config.include import expand_includes, origin
 from app.config.schema import PipelinesConfig
 
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -45,6 +46,7 @@ def _walk(
     env: Mapping[str, str],
     errors: list[str],
     fname: str,
+    unset: set[Path_],
 ) -> Any:
     """Turn a composed YAML node into plain data, noting each key's line, substituting ${VAR}."""
     lines[path] = node.start_mark.line + 1
@@ -52,11 +54,13 @@ def _walk(
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.safe_load(yaml.serialize(key_node))
-            out[key] = _walk(value_node, (*path, key), lines, env, errors, fname)
+            out[key] = _walk(value_node, (*path, key), lines, env, errors, fname, unset)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(v, (*path, i), lines, env, errors, fname) for i, v in enumerate(node.value)]
+        return [
+            _walk(v, (*path, i), lines, env, errors, fname, unset) for i, v in enumerate(node.value)
+        ]
     value = yaml.safe_load(yaml.serialize(node))
     if isinstance(value, str) and "${" in value:
 
@@ -67,6 +71,7 @@ def _walk(
                     f"{fname}:{lines[path]}: {_dotted(path)}: "
                     f"environment variable {name} is not set"
                 )
+                unset.add(path)
                 return ""
             return env[name]
 
@@ -107,8 +112,14 @@ def _clean_loc(loc: tuple[Any, ...], data: Any, names_key: bool) -> Path_:
 
 
 def load_text(
-    text: str, fname: str = "pipelines.yaml", env: Mapping[str, str] | None = None
+    text: str,
+    fname: str = "pipelines.yaml",
+    env: Mapping[str, str] | None = None,
+    only: Collection[str] | None = None,
 ) -> PipelinesConfig:
+    """Parse and validate; every error of the text is reported at once (an unset
+    ``${VAR}`` does not hide the schema's errors).  ``only``: the top-level keys allowed
+    (a tenant's config holds only its own part of the pipelines file)."""
     env = os.environ if env is None else env
     try:
         root = yaml.compose(text)
@@ -122,24 +133,34 @@ def load_text(
         raise ConfigError([f"{fname}:1: the file is empty"])
     lines: dict[Path_, int] = {}
     errors: list[str] = []
-    data = _walk(root, (), lines, env, errors, fname)
-    if errors:
-        raise ConfigError(errors)
+    unset: set[Path_] = set()
+    root, origins = expand_includes(root, fname, errors)  # rule packs
+    data = _walk(root, (), lines, env, errors, fname, unset)
     if not isinstance(data, dict):
-        raise ConfigError([f"{fname}:1: expected a mapping at the top level"])
+        raise ConfigError([*errors, f"{fname}:1: expected a mapping at the top level"])
+    if only is not None:
+        for key in [k for k in data if k not in only]:
+            errors.append(
+                f"{fname}:{lines[(key,)]}: {key}: not allowed here (allowed: {', '.join(only)})"
+            )
+            del data[key]
     try:
-        return PipelinesConfig.model_validate(data)
+        config = PipelinesConfig.model_validate(data)
     except ValidationError as exc:
-        out = []
         for err in exc.errors(include_url=False):
             loc = _clean_loc(err["loc"], data, err["type"] in ("missing", "extra_forbidden"))
+            if any(loc[: len(p)] == p or loc == p[:-1] for p in unset):
+                continue  # the unset variable (its key, or the mapping holding it)
             msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
             elif err["type"] == "missing":
                 msg = "required key is missing"
-            out.append(f"{fname}:{_line_of(loc, lines)}: {_dotted(loc)}: {msg}")
-        raise ConfigError(sorted(set(out), key=out.index)) from None
+            file, shown = origin(loc, fname, origins)
+            errors.append(f"{file}:{_line_of(loc, lines)}: {_dotted(shown)}: {msg}")
+    if errors:
+        raise ConfigError(sorted(set(errors), key=errors.index))
+    return config
 
 
 def load_file(path: str | Path, env: Mapping[str, str] | None = None) -> PipelinesConfig:

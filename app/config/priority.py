@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.config.routing import MatcherList
 from models.alerting.priority import Adjustment, PriorityTable
-from models.suppression.matchers import is_valid_label_name
 
 
 def _level(value: Any) -> int:
@@ -45,7 +44,7 @@ class PriorityAdjustConfig(BaseModel):
 class PriorityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str = "priority"
+    label: str = Field("priority", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
     severity: dict[str, Level] = {
         "critical": 1,
         "error": 2,
@@ -57,13 +56,6 @@ class PriorityConfig(BaseModel):
     }
     default: Level = 3
     adjust: list[PriorityAdjustConfig] = []
-
-    @field_validator("label")
-    @classmethod
-    def _label(cls, v: str) -> str:
-        if not is_valid_label_name(v):
-            raise ValueError(f'"{v}" is not a valid label name')
-        return v
 
     def build(self) -> PriorityTable:
         return PriorityTable(

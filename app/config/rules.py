@@ -47,12 +47,12 @@ def parse_condition(text: str) -> tuple[str, float]:
     return m.group(1), float(m.group(2))
 
 
-class _RuleBase(BaseModel):
+class _Alerting(BaseModel):
+    """What every rule says about its alerts."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     alert: str = Field(min_length=1)
-    metric: str = Field(min_length=1)
-    match: dict[str, str] = {}
     severity: str = "warning"
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
@@ -66,6 +66,11 @@ class _RuleBase(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from None
         return v
+
+
+class _RuleBase(_Alerting):
+    metric: str = Field(min_length=1)
+    match: dict[str, str] = {}
 
     def _common(self) -> dict[str, Any]:
         """The fields every rule spec shares (``models.rules.spec.RuleSpec``)."""
@@ -302,27 +307,16 @@ Condition = Annotated[
 """One condition of a composite: a reference, a combination, or an inline rule."""
 
 
-class CompositeRule(BaseModel):
+class CompositeRule(_Alerting):
     """Fire while ``all`` / ``any`` / ``not`` of the conditions hold for the same values
     of the ``join_on`` labels (``models.rules.composite``)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
     kind: Literal["composite"]
-    alert: str = Field(min_length=1)
     join_on: list[str] = []  # not ``on``: YAML 1.1 reads that key as true
     all: list[Condition] | None = Field(None, min_length=1)
     any: list[Condition] | None = Field(None, min_length=1)
     not_: Condition | None = Field(None, alias="not")
     for_: Duration = Field(0.0, alias="for")
-    severity: str = "warning"
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-
-    @field_validator("annotations")
-    @classmethod
-    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
-        return _RuleBase._templates(v)
 
     @field_validator("join_on")
     @classmethod
