@@ -1,0 +1,152 @@
+"""The events agent: event rules (count, sequence, absence) over the `events` topic.
+
+Consumes `events` (keyed by tenant, a JSON batch per record), validates each event (a
+bad one goes to `dlq` with the reason; the rest go on) and feeds the good ones to the
+``EventEvaluator`` (``models/rules/event_eval.py``).  A timer ticks it, so windows
+slide, sequences expire and silent keys fire their absence rules even when no event
+comes.  Alerts go to `alerts`, where they take the same path as every other alert.
+
+State survives kill -9: each key's state (window items, sequence progress, last seen,
+firing) is written to the `event_state` table after the alerts it produced are sent,
+together with the offset of the record that produced it, in one batch; on assignment
+a partition's keys are loaded back.  A record at or below that offset (read again
+after a crash, before Faust had committed its offset) is skipped, so a replay does not
+count an event twice; the alerts it had produced were sent before the state was
+written.  State of a rule that is no longer configured is deleted on load.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import faust
+import orjson
+
+from agents.dlq import dead_letters, raw_reject
+from agents.partitions import OwnedPartitions
+from app.faust_app import send_batch
+from models.alerting.alert import Alert
+from models.rules.event import decode_events
+from models.rules.event_eval import EventEvaluator
+from models.wire import WireError
+from tables.store import Checkpoint, PartitionStore
+
+log = logging.getLogger(__name__)
+
+OFFSET_KEY = "offset"
+"""The key (not a JSON list, so no rule key) holding the last `events` offset applied."""
+
+
+class EventRulesState:
+    """Where each tenant's event-rule state lives: its partition of the `event_state`
+    table, loaded into the evaluator when the partition is assigned."""
+
+    def __init__(
+        self, evaluator: EventEvaluator, store: PartitionStore, checkpoint: Checkpoint, topic: str
+    ) -> None:
+        self.evaluator = evaluator
+        self.store = store
+        self.checkpoint = checkpoint
+        self.partition_of_tenant: dict[str, int] = {}
+        self.applied: dict[int, int] = {}  # partition -> last input offset in the state
+        self.owned = OwnedPartitions(topic, self.load, self.drop)
+
+    def load(self, partition: int) -> None:
+        restored = gone = 0
+        now = time.time()
+        for raw_key, data in self.store.items(partition):
+            if raw_key == OFFSET_KEY:
+                self.applied[partition] = data
+                continue
+            tenant, rule, key = orjson.loads(raw_key)
+            self.partition_of_tenant[tenant] = partition
+            if self.evaluator.restore(tenant, rule, tuple(map(tuple, key)), data, now):
+                restored += 1
+            else:
+                self.store.delete(partition, raw_key)
+                gone += 1
+        if gone:
+            self.checkpoint.commit_batch()
+        log.info(
+            "partition %d: %d event rule keys restored, %d of removed rules deleted",
+            partition,
+            restored,
+            gone,
+        )
+
+    def drop(self, partition: int) -> None:
+        gone = {t for t, p in self.partition_of_tenant.items() if p == partition}
+        self.evaluator.forget_tenants(lambda tenant: tenant not in gone)
+        for tenant in gone:
+            del self.partition_of_tenant[tenant]
+        self.applied.pop(partition, None)
+
+    def fresh(self, partition: int, offset: int) -> bool:
+        """False for a record whose effects the state already holds."""
+        return offset > self.applied.get(partition, -1)
+
+    def persist(self, partition: int | None = None, offset: int | None = None) -> None:
+        """Stage every key that changed (and the input offset applied, if given) and
+        commit the batch."""
+        if partition is not None and offset is not None:
+            self.applied[partition] = offset
+            self.store.put(partition, OFFSET_KEY, offset)
+        for tenant, rule, key, data in self.evaluator.changed():
+            partition = self.partition_of_tenant.get(tenant)
+            if partition is None:
+                continue
+            raw_key = orjson.dumps([tenant, rule, key]).decode()
+            if data is None:
+                self.store.delete(partition, raw_key)
+            else:
+                self.store.put(partition, raw_key, data)
+        self.checkpoint.commit_batch()
+
+
+def register(
+    app: faust.App,
+    topic: faust.TopicT,
+    alerts_topic: faust.TopicT,
+    state: EventRulesState,
+    tick: float,
+) -> None:
+    evaluator = state.evaluator
+
+    async def emit(alerts: list[Alert]) -> None:
+        by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for alert in alerts:
+            by_tenant[alert.tenant].append(alert.to_wire())
+        for tenant, items in by_tenant.items():
+            await send_batch(alerts_topic, tenant.encode(), items)
+
+    @app.agent(topic, name="agents.events.process_events")
+    async def process_events(stream):  # type: ignore[no-untyped-def]
+        async for event in stream.events():
+            partition, offset = event.message.partition, event.message.offset
+            state.owned.ensure(partition)
+            if not state.fresh(partition, offset):
+                continue
+            now = time.time()
+            tenant = event.key.decode() if event.key else None
+            try:
+                events, bad = decode_events(event.value, tenant, now)
+            except WireError as exc:
+                await dead_letters("events", event.key, [raw_reject(event.value, str(exc))])
+                state.persist(partition, offset)
+                continue
+            await dead_letters("events", event.key, bad)
+            for e in events:
+                state.partition_of_tenant[e.tenant] = partition
+            await emit(evaluator.add(events, now))  # alerts first: a crash re-fires
+            state.persist(partition, offset)
+
+    @app.timer(tick, name="agents.events.tick_event_rules")
+    async def tick_event_rules() -> None:
+        if not state.owned.ready():
+            return
+        state.owned.sync()
+        await emit(evaluator.tick(time.time()))
+        state.persist()
