@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from models.oncall.schedule import Schedule, Shift
 from models.suppression.timeintervals import TimeInterval
@@ -76,6 +76,28 @@ class Directory:
 
     def schedule(self, name: str) -> Schedule:
         return self._get("schedule", self.schedules, name)
+
+    def who(self, schedule: str, at: datetime) -> dict[str, Any]:
+        """Who is on call in ``schedule`` at ``at``, with contacts and when each one's
+        stretch ends (looking up to 62 days ahead): what ``oncall who --json`` prints and
+        ``GET /api/v1/oncall`` answers."""
+        s = self.schedule(schedule)
+        ends = {x.user: x.end for x in s.shifts(at, at + timedelta(days=62)) if x.start <= at}
+        people = []
+        for name in s.on_call(at):
+            u = self.user(name)
+            until = ends.get(name)
+            people.append(
+                {
+                    "name": name,
+                    "email": u.email,
+                    "phone": u.phone,
+                    "slack_id": u.slack_id,
+                    "time_zone": u.tz,
+                    "until": until.isoformat() if until else None,
+                }
+            )
+        return {"schedule": schedule, "at": at.astimezone(UTC).isoformat(), "on_call": people}
 
     def shifts_of(self, user: str, start: datetime, end: datetime) -> list[tuple[str, Shift]]:
         """(schedule name, shift) for every shift of ``user`` in [start, end), by start."""

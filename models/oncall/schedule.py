@@ -70,6 +70,23 @@ def to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(tzinfo=tz).astimezone(UTC)
 
 
+def parse_instant(text: str, tz: ZoneInfo, now: datetime) -> datetime:
+    """An instant as people type it: ``now``, epoch seconds, or ISO 8601 / RFC 3339; a
+    time without an offset is wall-clock time in ``tz``. ValueError if none of these."""
+    text = text.strip()
+    if text.lower() == "now":
+        return now
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time (now, epoch seconds or ISO 8601)") from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
 def _aware(at: datetime) -> datetime:
     if at.tzinfo is None:
         raise ValueError("an instant must carry a time zone (an aware datetime)")
