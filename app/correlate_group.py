@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
+
+from models.alerting.alert import FIRING, Alert
+from models.alerting.lifecycle import AlertSet
+from models.correlation.correlator import Correlator
 
 EXIT_INPUT = 2
 
@@ -36,8 +41,6 @@ def register(actions: Any) -> None:
 def cmd_group(args: argparse.Namespace) -> int:
     from app.config.correlation import CorrelationConfig
     from app.config.loader import ConfigError, load_file
-    from models.alerting.alert import Alert
-    from models.alerting.lifecycle import AlertSet
     from models.wire import WireError, parse_time
 
     config = CorrelationConfig()
@@ -71,16 +74,7 @@ def cmd_group(args: argparse.Namespace) -> int:
         return EXIT_INPUT
 
     correlator = config.build()
-    active = AlertSet()
-    out: list[bytes] = []
-    for alert in alerts:
-        t = alert.starts_at if alert.status == "firing" else (alert.ends_at or alert.starts_at)
-        for gone in active.expire(t):  # the worker's timer, on event time
-            correlator.learn_one(gone, 0, gone.ends_at or t)
-        changed, _ = active.merge([alert], t)
-        for a in changed:
-            correlator.learn_one(a, 0, t)
-        out.append(orjson.dumps(_assignment(correlator, alert.fingerprint)))
+    out = [orjson.dumps(x) for x in group_alerts(correlator, alerts)]
     with open(args.out, "wb") as f:
         f.write(b"\n".join(out) + b"\n" if out else b"")
     incidents = [i for i in correlator.incidents.values() if i.visible]
@@ -89,6 +83,44 @@ def cmd_group(args: argparse.Namespace) -> int:
         f" ({sum(len(i.members) for i in incidents)} alerts in incidents)"
     )
     return 0
+
+
+def group_alerts(correlator: Correlator, alerts: Iterable[Alert]) -> Iterator[dict[str, Any]]:
+    """Each alert's assignment, as the worker makes it: the lifecycle on event time (a
+    re-sent firing alert changes nothing; an expired one resolves), then the correlator."""
+    active = AlertSet()
+    for alert in alerts:
+        t = alert.starts_at if alert.status == FIRING else (alert.ends_at or alert.starts_at)
+        for gone in active.expire(t):  # the worker's timer, on event time
+            correlator.learn_one(gone, 0, gone.ends_at or t)
+        changed, _ = active.merge([alert], t)
+        for a in changed:
+            correlator.learn_one(a, 0, t)
+        yield _assignment(correlator, alert.fingerprint)
+
+
+def group_alarms(ds: Any) -> list[str | None]:
+    """``benchmarks/correlation.py --grouping app.correlate_group:group_alarms``: alarms
+    (``kind``, ``source``, ``start``) with the data set's device graph as the topology,
+    through the default correlation settings; one incident id per alarm."""
+    from app.config.correlation import CorrelationConfig, TopologyConfig
+
+    config = CorrelationConfig(
+        topology=TopologyConfig(label="device", neighbours=ds.neighbours or {})
+    )
+    # each row is one occurrence (its own alert, not a re-send of the last one of its
+    # kind and device), active for the learned-link window
+    window = config.learned.window
+    alerts = (
+        Alert(
+            "bench",
+            {"alertname": a.kind, "device": a.source, "alarm": str(i)},
+            starts_at=a.start,
+            ends_at=a.start + window,
+        )
+        for i, a in enumerate(ds.alarms)
+    )
+    return [x["incident"] for x in group_alerts(config.build(), alerts)]
 
 
 def _assignment(correlator: Any, fingerprint: str) -> dict[str, Any]:

@@ -16,7 +16,8 @@
         neighbours: {api: [db, cache]}
         file: topology.json           # same shape (or {"edges": [[a, b], ...]})
       learned:                        # links learned online between alert kinds
-        min_score: 0.5
+        min_score: 0.5                # a link's score (0..1) to join on it
+        window: 1m                    # alerts this close on near sources are linked
       retention: 24h                  # resolved incidents kept this long
 
 Absent, the worker correlates nothing (the alert path is unchanged); ``correlation: {}``
@@ -122,7 +123,7 @@ class LearnedConfig(_Model):
 
     enabled: bool = True
     min_score: float = Field(default=0.5, ge=0.0)
-    window: Duration = 300.0
+    window: Duration = 60.0  # of the learned links, and of the join on them
     max_age: Duration = 3600.0
     min_alerts: int = Field(default=2, ge=1)
     source_labels: list[str] = ["device", "instance", "host", "node", "pod", "service"]

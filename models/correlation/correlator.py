@@ -10,15 +10,16 @@ For a newly firing alert, in order:
    values (and, for a topology rule, on the alert's node or a neighbour) in one dict
    lookup per node; it joins if that incident is not resolved, its last alert is within
    ``window`` and it is younger than ``max_age``;
-2. **learned links** (when a learner is configured): among the tenant's few most
-   recently active incidents, the one with the strongest link between one of its kinds
-   and the alert's kind, if that score reaches ``min_score`` (and, with a topology, on
-   the same or a neighbouring node);
+2. **learned links** (when a learner is configured): among the few incidents most
+   recently active on the alert's source (or, with a topology, a neighbouring node),
+   the one with the strongest learned link between one of its kinds there and the
+   alert's kind, if that score reaches ``min_score`` within ``window``; the learner
+   itself learns only from alerts on the same or neighbouring sources;
 3. else a new candidate incident.
 
 A resolved alert only updates its incident's counts.  Every firing alert also teaches
 the tenant's learner (``learn_one(kind, t, source)``).  O(1) per alert: a few lookups,
-at most ``recent`` x ``max_kinds`` link scores when no rule matched.
+at most sources x ``recent`` x ``max_kinds`` link scores when no rule matched.
 
 Pure logic; the runtime persists what ``drain()`` names (``agents/incidents.py``).
 """
@@ -59,7 +60,9 @@ class Learner(Protocol):
 class LearnerType(Protocol):
     """How learners are made: new, or from a checkpointed state (a learner class)."""
 
-    def __call__(self, *, neighbours: Mapping[str, Iterable[str]] | None = None) -> Learner: ...
+    def __call__(
+        self, *, neighbours: Mapping[str, Iterable[str]] | None = None, window: float = ...
+    ) -> Learner: ...
 
     def from_state(
         self, state: Mapping[str, Any], neighbours: Mapping[str, Iterable[str]] | None = None
@@ -97,11 +100,22 @@ class LearnedJoin:
     """When a learned link joins an alert to a recent incident."""
 
     min_score: float = 0.5
-    window: float = 300.0
+    window: float = 60.0  # also the learner's co-occurrence window
     max_age: float = 3600.0
     min_alerts: int = 2
-    recent: int = 8  # incidents of a tenant looked at, most recently active first
-    max_kinds: int = 16  # kinds of an incident looked at, most recent first
+    recent: int = 4  # incidents looked at per source, most recently active first
+    max_kinds: int = 8  # kinds of an incident on a source looked at, most recent first
+
+
+class _Seen:
+    """An incident as seen on one source: when its last alert there came, and when the
+    last alert of each kind did (a link joins only to kinds seen within the window)."""
+
+    __slots__ = ("kinds", "last")
+
+    def __init__(self, last: float, kinds: OrderedDict[str, float]) -> None:
+        self.last = last
+        self.kinds = kinds
 
 
 class Changes(NamedTuple):
@@ -136,6 +150,8 @@ class Correlator:
         self._rule_index = MatcherIndex(enumerate(r.matchers for r in self.rules))
         self.topology = topology
         self.learned = learned if learner_type is not None else None
+        # the learner's co-occurrence window is the learned join's: a link says "within"
+        self.learned_window = learned.window if learned is not None else 60.0
         self.learner_type = learner_type
         self.kind_label = kind_label
         self.source_labels = source_labels
@@ -143,7 +159,8 @@ class Correlator:
         self.incidents: dict[str, Incident] = {}
         self.member_of: dict[str, str] = {}  # fingerprint -> its latest incident
         self.index: dict[tuple[Any, ...], str] = {}  # (tenant, rule, key, node) -> incident
-        self.recent: dict[str, OrderedDict[str, None]] = {}  # tenant -> incident ids
+        # (tenant, source) -> incident -> (its last alert there, its kinds there)
+        self.recent: dict[tuple[str, str], OrderedDict[str, _Seen]] = {}
         self.kinds: dict[str, OrderedDict[str, None]] = {}  # incident -> kinds, recent last
         self.learners: dict[str, Learner] = {}
         # for the owner to persist (drain)
@@ -171,7 +188,9 @@ class Correlator:
             return None
         found = self.learners.get(tenant)
         if found is None:
-            found = self.learners[tenant] = self.learner_type(neighbours=self._graph(tenant))
+            found = self.learners[tenant] = self.learner_type(
+                neighbours=self._graph(tenant), window=self.learned_window
+            )
         return found
 
     def restore_learner(self, tenant: str, state: Mapping[str, Any]) -> None:
@@ -236,11 +255,11 @@ class Correlator:
         kind = self.kind(alert.labels)
         if learner is not None:
             learner.learn_one(kind, t, self.source(alert.labels))
-        if known is not None and known.alive:  # fired again while its incident is open
-            if known.fired(fp, t):
-                self.events[known.id] = "opened"
-            self._touch(known, fp)
+        if known is not None and known.alive and known.members[fp].firing:
+            self._touch(known, fp)  # already firing there: nothing new
             return known
+        # new, or firing again: correlated like a new alert (it rejoins its incident if a
+        # rule or link still says so), so a recurring alert does not chain incidents
         joined = self.score_one(alert, t)
         if joined is None:
             inc = Incident(
@@ -363,7 +382,7 @@ class Correlator:
             if inc.alive:
                 for m in ordered:
                     self._register_labels(inc, m.labels)
-                self._recent(inc)
+                    self._recent(inc, m.labels, m.kind, m.joined_at)
 
     def drain(self) -> Changes:
         """What changed since the last drain, for the owner to persist and publish."""
@@ -404,7 +423,7 @@ class Correlator:
         kinds.move_to_end(kind)
         if new_kind:
             self._rank(inc)
-        self._recent(inc)
+        self._recent(inc, alert.labels, kind, t)
 
     def _register_labels(self, inc: Incident, labels: Mapping[str, str]) -> None:
         node = self.topology.node(labels) if self.topology is not None else None
@@ -416,14 +435,24 @@ class Correlator:
             self.index[k] = inc.id
             inc.index_keys.add(k)
 
-    def _recent(self, inc: Incident) -> None:
-        if self.learned is None:
+    def _recent(self, inc: Incident, labels: Mapping[str, str], kind: str, t: float) -> None:
+        """Remember the incident as active on the alert's source, with the kind."""
+        cfg = self.learned
+        if cfg is None:
             return
-        recent = self.recent.setdefault(inc.tenant, OrderedDict())
-        recent[inc.id] = None
-        recent.move_to_end(inc.id, last=False)
-        while len(recent) > self.learned.recent:
-            recent.popitem()
+        recent = self.recent.setdefault((inc.tenant, self.source(labels) or ""), OrderedDict())
+        seen = recent.get(inc.id)
+        if seen is None:
+            seen = recent[inc.id] = _Seen(t, OrderedDict())
+            while len(recent) > cfg.recent:
+                recent.popitem(last=False)
+        else:
+            recent.move_to_end(inc.id)
+            seen.last = max(seen.last, t)
+        seen.kinds[kind] = max(t, seen.kinds.get(kind, t))
+        seen.kinds.move_to_end(kind)
+        if len(seen.kinds) > cfg.max_kinds:
+            seen.kinds.popitem(last=False)
 
     def _rank(self, inc: Incident) -> None:
         """The probable root cause: the learner's pick among the kinds, else the kind
@@ -442,43 +471,28 @@ class Correlator:
         learner = self.learner(alert.tenant)
         if cfg is None or learner is None:
             return None
-        recent = self.recent.get(alert.tenant)
-        if not recent:
-            return None
-        kind = self.kind(alert.labels)
-        node = self.source(alert.labels)
-        topo = self.topology
+        tenant, kind = alert.tenant, self.kind(alert.labels)
+        source = self.source(alert.labels) or ""
+        sources: Iterable[str] = (source,)
+        if self.topology is not None and source:
+            sources = (source, *self.topology.neighbours(tenant, source))
         best: Joined | None = None
-        for iid in recent:
-            inc = self.incidents.get(iid)
-            if inc is None or not inc.alive:
-                continue
-            if t - inc.last_at > cfg.window or t - inc.started_at > cfg.max_age:
-                continue
-            if topo is not None and node is not None and not self._near(inc, node):
-                continue
-            kinds = self.kinds.get(iid, {})
-            for n, other in enumerate(reversed(kinds)):
-                if n >= cfg.max_kinds:
-                    break
-                forward = learner.score_one(other, kind)
-                backward = learner.score_one(kind, other)
-                score, cause = (forward, other) if forward >= backward else (backward, kind)
-                if score >= cfg.min_score and (best is None or score > (best.score or 0.0)):
-                    best = Joined(inc, LEARNED, cause, round(score, 4))
+        for s in sources:
+            for iid, seen in (self.recent.get((tenant, s)) or {}).items():
+                if t - seen.last > cfg.window:
+                    continue
+                inc = self.incidents.get(iid)
+                if inc is None or not inc.alive or t - inc.started_at > cfg.max_age:
+                    continue
+                for other, at in seen.kinds.items():
+                    if t - at > cfg.window:
+                        continue
+                    forward = learner.score_one(other, kind)
+                    backward = learner.score_one(kind, other)
+                    score, cause = (forward, other) if forward >= backward else (backward, kind)
+                    if score >= cfg.min_score and (best is None or score > (best.score or 0.0)):
+                        best = Joined(inc, LEARNED, cause, round(score, 4))
         return best
-
-    def _near(self, inc: Incident, node: str) -> bool:
-        """Some member of the incident on the node or a neighbour (most recent first)."""
-        assert self.topology is not None
-        topo, tenant = self.topology, inc.tenant
-        for n, m in enumerate(reversed(inc.members.values())):
-            if n >= 64:
-                return False
-            other = topo.node(m.labels)
-            if other is not None and topo.near(tenant, node, other):
-                return True
-        return False
 
     def _touch(self, inc: Incident, fp: str) -> None:
         self.dirty.add(inc.id)
@@ -502,6 +516,9 @@ class Correlator:
         for k in inc.index_keys:
             if self.index.get(k) == inc.id:
                 del self.index[k]
-        recent = self.recent.get(inc.tenant)
-        if recent is not None:
-            recent.pop(inc.id, None)
+        for m in inc.members.values():
+            recent = self.recent.get((inc.tenant, self.source(m.labels) or ""))
+            if recent is not None:
+                recent.pop(inc.id, None)
+                if not recent:
+                    del self.recent[(inc.tenant, self.source(m.labels) or "")]

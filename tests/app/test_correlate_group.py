@@ -39,8 +39,8 @@ def test_group_by_rules_in_order_with_how_each_joined(tmp_path):
             alert(1011, "DiskFull", "us"),
             alert(1010, "ApiErrors", "eu"),  # re-sent: nothing changes
             alert(1020, "ApiErrors", "eu", status="resolved", endsAt=1030),
-            alert(1200, "ApiErrors", "eu"),  # fires again while its incident is open
-            alert(1300, "CacheDown", "eu"),  # past the window of the incident's last alert
+            alert(1040, "ApiErrors", "eu"),  # fires again, in the window: rejoins
+            alert(1200, "CacheDown", "eu"),  # past the window of the incident's last alert
         ],
         "--pipelines",
         str(tmp_path / "p.yaml"),
