@@ -10,6 +10,7 @@ Learned per-series models are checkpointed to the `series_models` table.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -20,6 +21,8 @@ import orjson
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
+from app.config.schema import PipelinesConfig
+from app.config.tenants import TenantConfigs
 from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.pipeline import pipeline_config
 from app.settings import settings
@@ -28,6 +31,7 @@ from models.detectors.base import State
 from models.detectors.forecast import Forecaster
 from models.detectors.threshold import AutoThreshold
 from models.rules.anomaly import AnomalyEvaluator
+from models.rules.composite import CompositeEvaluator, leaf_specs
 from models.rules.evaluator import RuleEvaluator, SeriesKey, SeriesState
 from models.rules.sample import SampleDecoder
 from models.wire import WireError
@@ -38,14 +42,44 @@ log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = float(os.environ.get("ALERTSTREAM_CHECKPOINT_EVERY", "30"))
 """Seconds between checkpoints of learned models (state transitions are written at once)."""
 
-_rules = [r.to_spec() for r in pipeline_config().rules]
-evaluator = RuleEvaluator(r for r in _rules if r.kind in ("threshold", "predict"))
+_specs = [r.to_spec() for r in pipeline_config().rules]
+_rules = leaf_specs(_specs)  # with the composites' inline conditions
+_WINDOWED = ("threshold", "predict")
+evaluator = RuleEvaluator(r for r in _rules if r.kind in _WINDOWED)
 anomaly = AnomalyEvaluator(r for r in _rules if r.kind == "anomaly")
+composite = CompositeEvaluator(
+    (s for s in _specs if s.kind == "composite"), {s.alert: s for s in _rules}
+)
 decoder = SampleDecoder()
 _anomaly_rules = {r.alert for r in _rules if r.kind == "anomaly"}
 partition_of_tenant: dict[str, int] = {}
 stats = {"samples": 0, "rejected": 0, "matched": 0}
 _last_checkpoint = [time.monotonic()]
+_configs: list[TenantConfigs] = []  # set by ``follow``: ingest waits until it is ready
+_retired: list[Alert] = []  # resolved alerts of rules a config swap removed, sent next tick
+
+
+def follow(configs: TenantConfigs) -> None:
+    """Evaluate each tenant with its own rules, swapped when its config changes."""
+    _configs.append(configs)
+    configs.subscribe(_swap_rules)
+    for tenant in configs.tenants():  # the tenant files
+        _swap_rules(tenant, configs.config_for(tenant), time.time())
+
+
+def _swap_rules(tenant: str | None, config: PipelinesConfig, now: float) -> None:
+    """A tenant's rules changed: unchanged rules keep their windows and learned models
+    (``RuleEvaluator.set_rules``); the dropped series' stored state is deleted."""
+    specs = leaf_specs([r.to_spec() for r in config.rules])
+    _anomaly_rules.update(r.alert for r in specs if r.kind == "anomaly")
+    fired, dropped = evaluator.set_rules(tenant, [r for r in specs if r.kind in _WINDOWED], now)
+    fired2, dropped2 = anomaly.set_rules(tenant, [r for r in specs if r.kind == "anomaly"], now)
+    _retired.extend(fired + fired2)
+    for key in dropped | dropped2:
+        partition = partition_of_tenant.get(key[0])
+        if partition is not None:
+            rule_state.delete(partition, _key(key))
+            series_models.delete(partition, _key(key))
 
 
 def _key(key: SeriesKey) -> str:
@@ -63,13 +97,17 @@ def _load(partition: int) -> None:
         key = _series_key(raw_key)
         partition_of_tenant[key[0]] = partition
         restored.append((key, SeriesState.from_wire(data)))
-    evaluator.restore(restored)
+    evaluator.restore(r for r in restored if not composite.owns(r[0]))
+    now = time.time()
+    for key, state in restored:  # composites' own states, and their members
+        composite.restore(key, state, now)
     models = 0
     for raw_key, data in series_models.items(partition):
         key = _series_key(raw_key)
         partition_of_tenant[key[0]] = partition
         if key[1] in _anomaly_rules:
             anomaly.restore(key, data)
+            composite.restore(key, SeriesState(firing=anomaly.series[key].firing), now)
         else:
             evaluator.models[key] = State.from_state(data)
         models += 1
@@ -80,6 +118,7 @@ def _drop(partition: int) -> None:
     gone = {t for t, p in partition_of_tenant.items() if p == partition}
     evaluator.forget_tenants(lambda tenant: tenant not in gone)
     anomaly.forget_tenants(lambda tenant: tenant not in gone)
+    composite.forget_tenants(lambda tenant: tenant not in gone)
 
 
 owned = OwnedPartitions(metrics_topic.get_topic_name(), _load, _drop)
@@ -95,6 +134,8 @@ async def _emit(alerts: list[Alert]) -> None:
 
 @app.agent(metrics_topic)
 async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
+    while _configs and not _configs[0].ready:  # tenants' own rules are not known yet
+        await asyncio.sleep(0.1)
     async for event in stream.events():
         partition = event.message.partition
         owned.ensure(partition)
@@ -113,12 +154,12 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
         for t in {s.tenant for s in samples}:
             partition_of_tenant[t] = partition
         stats["matched"] += evaluator.add(samples, now)
-        if anomaly.by_metric:
+        if anomaly.active:
             alerts = anomaly.add(samples, now)
             if alerts:  # a firing/resolved transition is written at once
                 _checkpoint_anomaly(anomaly.transitions)
                 anomaly.transitions.clear()
-                await _emit(alerts)
+                await _emit(composite.observe(alerts, now))
 
 
 def _checkpoint_anomaly(keys: set[SeriesKey]) -> None:
@@ -146,7 +187,12 @@ async def close_windows() -> None:
     if not owned.ready():
         return
     owned.sync()
-    alerts, changed = evaluator.close(time.time())
+    now = time.time()
+    alerts, changed = evaluator.close(now)
+    alerts = composite.observe(alerts, now)  # composites read the rules' alerts
+    judged, judged_changed = composite.evaluate(now)
+    alerts += judged
+    changed.update(judged_changed)
     for key, state in changed.items():
         partition = partition_of_tenant.get(key[0])
         if partition is None:
@@ -158,6 +204,9 @@ async def close_windows() -> None:
     if time.monotonic() - _last_checkpoint[0] >= CHECKPOINT_EVERY:
         _checkpoint()
         _last_checkpoint[0] = time.monotonic()
+    if _retired:
+        alerts = alerts + _retired
+        _retired.clear()
     if alerts:
         await _emit(alerts)
 

@@ -23,7 +23,7 @@ from agents.dlq import dead_letters, raw_reject
 from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
 from app.faust_app import receipts_topic, send_batch
-from channels.delivery import Deliverer
+from channels.delivery import Deliverer, ReceiverLookup
 from channels.receipt import SKIPPED, Receipt
 from models.dead_letter import NOTIFICATIONS
 from models.notify.coalesce import Envelope, envelopes, superseded
@@ -44,9 +44,16 @@ class ChannelSenders:
     The Deliverer is made on the first batch, inside the running loop: it sends through
     the app's HTTP session, which belongs to that loop and which Faust closes on stop."""
 
-    def __init__(self, app: faust.App, config: PipelinesConfig, inflight: InFlight) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        config: PipelinesConfig,
+        inflight: InFlight,
+        receivers: ReceiverLookup | None = None,
+    ) -> None:
         self.app = app
         self.config = config
+        self.receivers = receivers  # (tenant, name) -> receiver, for per-tenant configs
         self.inflight = inflight  # told of every final receipt (the alert path waits on it)
         # deliveries under way at once: a backlog taken in one batch must not open
         # thousands of requests (they would queue for connections, time out and trip the
@@ -56,7 +63,11 @@ class ChannelSenders:
 
     def deliverer(self) -> Deliverer:
         if self._deliverer is None:
-            self._deliverer = build_deliverer(self.config, self.app.http_client)  # type: ignore[arg-type]
+            self._deliverer = build_deliverer(
+                self.config,
+                self.app.http_client,  # type: ignore[arg-type]
+                self.receivers,
+            )
         return self._deliverer
 
     async def deliver_records(self, records: list[tuple[int, bytes | None, bytes]]) -> None:

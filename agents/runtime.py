@@ -23,6 +23,7 @@ from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
 from agents.suppression import Suppressor
 from app.config.schema import PipelinesConfig
+from app.config.tenants import TenantConfigs
 from app.faust_app import dlq_topic, history_topic, notification_topics, send_batch
 from app.settings import Settings
 from models.alerting.alert import FIRING, RESOLVED, Alert, parse_alerts
@@ -71,9 +72,18 @@ class Stores:
 
 class AlertRuntime:
     def __init__(
-        self, config: PipelinesConfig, settings: Settings, stores: Stores, inflight: InFlight
+        self,
+        config: PipelinesConfig,
+        settings: Settings,
+        stores: Stores,
+        inflight: InFlight,
+        configs: TenantConfigs | None = None,
     ) -> None:
         self.config = config
+        # per-tenant configs changed at run time (app/config/tenants.py): routes,
+        # receivers, inhibitions and time intervals swap in ``_swap``
+        self.configs = configs if configs is not None else TenantConfigs(config)
+        self.configs.subscribe(self._swap)
         self.inflight = inflight  # what the senders have not settled yet, per group
         self.stores = stores
         self.alert_sets: defaultdict[int, AlertSet] = defaultdict(AlertSet)
@@ -102,7 +112,7 @@ class AlertRuntime:
         self.partition_of: dict[str, int] = {}  # tenant -> its partition (seen here)
         self._seq = 0  # orders history events recorded in the same microsecond
         self.rate_limit = RateLimitStage(self.limits.max_notifications_per_minute, self.limit_stats)
-        self._integrations: dict[str, list[Integration]] = {}
+        self._integrations: dict[tuple[str, str], list[Integration]] = {}
         self.pipeline = build_pipeline(
             route_muted=self.suppressor.route_muted,
             flap_pinned=self.flap_pinned,
@@ -113,15 +123,44 @@ class AlertRuntime:
             rate_limit=self.rate_limit,
             send_resolved_for_muted=config.send_resolved_for_muted,
         )
+        for tenant in self.configs.tenants():  # the tenant files
+            self._route(tenant, self.configs.config_for(tenant), time.time())
 
-    def integrations(self, receiver: str) -> list[Integration]:
-        found = self._integrations.get(receiver)
+    def integrations(self, tenant: str, receiver: str) -> list[Integration]:
+        """The integrations of the tenant's receiver (cached per config)."""
+        owner = tenant if tenant in self.configs.configs else ""
+        found = self._integrations.get((owner, receiver))
         if found is None:
-            found = self._integrations[receiver] = [
+            config = self.configs.config_for(tenant)
+            found = self._integrations[(owner, receiver)] = [
                 Integration(receiver, kind, index, bool(getattr(cfg, "send_resolved", True)))
-                for kind, index, cfg in self.config.receiver(receiver).integrations()
+                for kind, index, cfg in config.receiver(receiver).integrations()
             ]
         return found
+
+    def config_for(self, tenant: str) -> PipelinesConfig:
+        """The config that applies to ``tenant`` (its own, else pipelines.yaml): the one
+        lookup agents and views make; subscribe to ``configs`` to follow changes."""
+        return self.configs.config_for(tenant)
+
+    def _swap(self, tenant: str | None, config: PipelinesConfig, now: float) -> None:
+        """A validated config version of ``tenant`` (None: the default) is installed: its
+        routes, receivers, inhibitions and time intervals swap at once, between two
+        batches; its alerts are routed again (groups that still exist keep their timers
+        and notification log)."""
+        self._route(tenant, config, now)
+        self.persist_dispatch()
+        self.stores.checkpoint.commit_batch()
+
+    def _route(self, tenant: str | None, config: PipelinesConfig, now: float) -> None:
+        root = Route.from_config(config.route)
+        alerts = [(p, a) for p, s in self.alert_sets.items() for a in s.alerts.values()]
+        self.dispatcher.set_routes(tenant, root, alerts, now)
+        self.suppressor.set_tenant(tenant, config, root, [a for _, a in alerts])
+        owner = tenant or ""
+        self._integrations = {
+            k: v for k, v in self._integrations.items() if tenant is not None and k[0] != owner
+        }
 
     # --- partitions ---------------------------------------------------------------------
     def bind(self, topic: str) -> None:
@@ -130,7 +169,7 @@ class AlertRuntime:
         self.owned = OwnedPartitions(topic, self._load, self._drop)
 
     def ready(self) -> bool:
-        return self.owned.ready() and self.suppressor.ready
+        return self.owned.ready() and self.suppressor.ready and self.configs.ready
 
     def ensure(self, partition: int) -> None:
         self.owned.ensure(partition)
@@ -264,7 +303,7 @@ class AlertRuntime:
         out: list[Notification] = []
         decided: set[str] = set()
         if due:
-            flushes = [GroupFlush(g, self.dispatcher.routes[g.route_id]) for g in due]
+            flushes = [GroupFlush(g, self.dispatcher.route_of(g)) for g in due]
             self.pipeline.process(flushes, now)
             out = notifications(flushes)
             for f in flushes:

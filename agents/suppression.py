@@ -42,20 +42,53 @@ class Suppressor:
             t.name: t.build() for t in config.time_intervals
         }
         self.inhibitor = Inhibitor.from_config(config.inhibit_rules)
+        # tenants with their own inhibitions and time intervals (``set_tenant``); a route
+        # finds its intervals by its tree's root
+        self.inhibitors: dict[str, Inhibitor] = {}
+        self.root_intervals: dict[int, tuple[Route, dict[str, NamedTimeIntervals]]] = {}
+        self._swaps = 0  # bumped on every swap: cached mute answers no longer hold
         self.silences = SilenceIndex(self.intervals, retention=config.silences.retention)
         self.silence_partition: dict[str, int] = {}  # silence id -> table partition
         self.ready = False  # silences replicated up to the end offsets seen at start
 
     def observe(self, alerts: Iterable[Alert]) -> None:
         """Feed alert state changes to the inhibitor (firing alerts are sources)."""
+        inhibitors, default = self.inhibitors, self.inhibitor
         for alert in alerts:
-            self.inhibitor.add_alert(alert)
+            (inhibitors.get(alert.tenant, default) if inhibitors else default).add_alert(alert)
 
     def forget(self, fingerprint: str) -> None:
         self.inhibitor.remove(fingerprint)
+        for inhibitor in self.inhibitors.values():
+            inhibitor.remove(fingerprint)
+
+    def inhibitor_for(self, labels: Mapping[str, str]) -> Inhibitor:
+        if not self.inhibitors:
+            return self.inhibitor
+        return self.inhibitors.get(labels.get("tenant", ""), self.inhibitor)
+
+    def set_tenant(
+        self, tenant: str | None, config: PipelinesConfig, root: Route, alerts: Iterable[Alert]
+    ) -> None:
+        """Swap a tenant's inhibitions and time intervals (None: the default ones of
+        every tenant without its own); ``alerts``: its current alerts, the sources."""
+        inhibitor = Inhibitor.from_config(config.inhibit_rules)
+        if tenant is None:
+            own = set(self.inhibitors)
+            inhibitor.rebuild([a for a in alerts if a.tenant not in own])
+            self.inhibitor = inhibitor
+            self.intervals = {t.name: t.build() for t in config.time_intervals}
+        else:
+            inhibitor.rebuild([a for a in alerts if a.tenant == tenant])
+            self.inhibitors[tenant] = inhibitor
+        intervals = {t.name: t.build() for t in config.time_intervals}
+        self.root_intervals[id(root)] = (root, intervals)
+        self._swaps += 1
 
     def mutes(self, labels: Mapping[str, str], now: float) -> bool:
-        return self.inhibitor.mutes(labels, now) or bool(self.silences.mutes(labels, now))
+        return self.inhibitor_for(labels).mutes(labels, now) or bool(
+            self.silences.mutes(labels, now)
+        )
 
     def epoch(self, now: float) -> tuple[int, int, float] | None:
         """What ``mutes`` answers depend on; None when they may change any moment.
@@ -63,14 +96,22 @@ class Suppressor:
         until = self.silences.next_change(now)
         if until is None:
             return None
-        return (self.silences.version, self.inhibitor.version, until)
+        version = self.inhibitor.version + sum(i.version for i in self.inhibitors.values())
+        return (self.silences.version, version + self._swaps, until)
 
     def route_muted(self, route: Route, now: float) -> bool:
         """Mute time intervals hit, or active time intervals given and none active."""
-        if route.mute_time_intervals and is_active(route.mute_time_intervals, self.intervals, now):
+        if not (route.mute_time_intervals or route.active_time_intervals):
+            return False
+        root = route
+        while root.parent is not None:
+            root = root.parent
+        found = self.root_intervals.get(id(root))
+        intervals = found[1] if found is not None and found[0] is root else self.intervals
+        if route.mute_time_intervals and is_active(route.mute_time_intervals, intervals, now):
             return True
         return bool(route.active_time_intervals) and not is_active(
-            route.active_time_intervals, self.intervals, now
+            route.active_time_intervals, intervals, now
         )
 
     def load_silences(self, silences: Iterable[Silence]) -> None:
@@ -98,7 +139,8 @@ class Suppressor:
 
     def silence_status(self, labels: Mapping[str, str], now: float) -> tuple[list[str], list[str]]:
         """(silenced by, inhibited by) for the API's alert status."""
-        return self.silences.mutes(labels, now), self.inhibitor.all_inhibitors(labels, now)
+        inhibitors = self.inhibitor_for(labels).all_inhibitors(labels, now)
+        return self.silences.mutes(labels, now), inhibitors
 
 
 def register(app: faust.App, suppressor: Suppressor, broker: str) -> None:

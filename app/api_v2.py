@@ -235,7 +235,7 @@ class AlertGroupsV2(RuntimeView):
             out = []
             dispatcher = self.runtime.dispatcher
             for group in list(dispatcher.groups.values()):
-                route = dispatcher.routes.get(group.route_id)
+                route = dispatcher.route_of(group)
                 members = [group.members[fp] for fp in sorted(group.members)]
                 shown = filtered([a for a in members if _is_live(a, now)], now)
                 if shown and route is not None:

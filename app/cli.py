@@ -12,14 +12,17 @@ import os
 import sys
 from collections.abc import Sequence
 
+from app import config_cli, correlate_cli, escalation_cli, incidents_cli
+
 EXIT_CONFIG = 2
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from app.config.loader import ConfigError, load_file
+    from app.config.loader import ConfigError
+    from app.config.tenants import load_all
 
     try:
-        config = load_file(args.file)
+        config, _ = load_all(args.file)  # and its tenant_files
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
@@ -75,10 +78,11 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
     limit_malloc_arenas()
     env = worker_env(args)
     os.environ.update(env)
-    from app.config.loader import ConfigError, load_file
+    from app.config.loader import ConfigError
+    from app.config.tenants import load_all
 
     try:
-        load_file(env.get("ALERTSTREAM_PIPELINES", "pipelines.yaml"))
+        load_all(env.get("ALERTSTREAM_PIPELINES", "pipelines.yaml"))
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
@@ -166,6 +170,12 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from app.backtest import command
+
+    return command(args, worker_env(args))
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
@@ -221,6 +231,13 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--broker", help="kafka://host:port")
     i = sub.add_parser("import-alertmanager", help="convert alertmanager.yml to pipelines.yaml")
     i.add_argument("file")
+    from app import backtest
+
+    backtest.add_parser(sub)
+    config_cli.add_parser(sub)
+    correlate_cli.register(sub)
+    incidents_cli.register(sub)
+    escalation_cli.register(sub)
     r = sub.add_parser("run", help="broker + worker + demo traffic, all in one (make run)")
     r.add_argument("--pipelines", default="pipelines.yaml")
     r.add_argument("--data-dir", default=".run")
@@ -235,12 +252,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     commands = {
+        "config": config_cli.command,
         "validate": cmd_validate,
         "broker": cmd_broker,
         "run": cmd_run,
         "dlq": cmd_dlq,
         "import-alertmanager": cmd_import,
         "ack": cmd_ack,
+        "correlate": correlate_cli.command,
+        "incidents": incidents_cli.command,
+        "escalation": escalation_cli.command,
+        "backtest": cmd_backtest,
     }
     return commands[args.command](args)
 

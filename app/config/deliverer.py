@@ -10,10 +10,16 @@ from __future__ import annotations
 import aiohttp
 
 from app.config.schema import PipelinesConfig
-from channels.delivery import Deliverer
+from channels.delivery import Deliverer, ReceiverLookup
 
 
-def build_deliverer(config: PipelinesConfig, session: aiohttp.ClientSession) -> Deliverer:
-    """A Deliverer for the config's receivers under its `delivery:` policy, sending through
+def build_deliverer(
+    config: PipelinesConfig,
+    session: aiohttp.ClientSession,
+    receivers: ReceiverLookup | None = None,
+) -> Deliverer:
+    """A Deliverer for the config's receivers (or ``receivers``: a lookup by tenant and
+    name, for per-tenant configs) under its `delivery:` policy, sending through
     ``session`` (which belongs to the running loop: build it inside that loop)."""
-    return Deliverer({r.name: r for r in config.receivers}, session, config.delivery.policy())
+    lookup = receivers if receivers is not None else {r.name: r for r in config.receivers}
+    return Deliverer(lookup, session, config.delivery.policy())

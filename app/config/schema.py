@@ -119,6 +119,7 @@ class PipelinesConfig(BaseModel):
     silences: SilencesConfig = SilencesConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     ack_default_duration: Duration = 24 * 3600.0  # an ack without `until` lasts this long
+    tenant_files: dict[str, str] = {}  # tenant -> its own config file (app/config/tenants.py)
 
     @model_validator(mode="after")
     def _references(self) -> PipelinesConfig:

@@ -12,7 +12,7 @@ Pure logic: the runtime persists what ``dirty`` names.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Set
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,9 @@ class Dispatcher:
         self.root = root
         self.tree = RouteTree(root)
         self.routes = {r.id: r for r in root.walk()}
+        # tenants with their own routing tree (``set_routes``); the others use ``tree``
+        self.trees: dict[str, RouteTree] = {}
+        self.tenant_routes: dict[str, dict[str, Route]] = {}
         # our addition (off by default): a group whose alerts all resolved flushes at
         # once, not after group_interval (Alertmanager #1510)
         self.send_resolved_immediately = send_resolved_immediately
@@ -92,24 +95,44 @@ class Dispatcher:
         self.released: list[tuple[int, Alert]] = []  # alerts no group holds any more
         self.dirty: set[str] = set()  # group ids to persist
         self.deleted: dict[str, int] = {}  # group id -> partition, to delete
+        # routes with notify_by: incident group by the alert's incident (the correlator's
+        # answer): one group per incident, whichever of those routes its alerts take
+        self.incident_of: Callable[[Alert], str | None] | None = None
+        self._incident_groups: dict[tuple[str, str], str] = {}  # (tenant, incident) -> gid
 
     def __len__(self) -> int:
         return len(self.groups)
 
     def load_group(self, group: Group) -> None:
         self.groups[group.id] = group
+        if self.route_of(group).notify_by == "incident" and "incident" in group.labels:
+            self._incident_groups[(group.tenant, group.labels["incident"])] = group.id
         heapq.heappush(self._due, (group.next_flush, group.id))
 
     def add(self, alerts: Iterable[Alert], partition: int, now: float) -> None:
         """Route changed alerts into their groups (a new group is persisted; membership
         is derived again on load, so joining an existing group writes nothing)."""
-        groups, tree = self.groups, self.tree
+        groups, default, trees = self.groups, self.tree, self.trees
         for alert in alerts:
+            tree = trees.get(alert.tenant, default) if trees else default
             for route in tree.match(alert.labels):
-                key, group_labels = tree.group(route, alert.labels)
-                gid = f"{alert.tenant}/{route.id}/{key}"  # sibling routes may share a key
+                incident = (
+                    self.incident_of(alert)
+                    if route.notify_by == "incident" and self.incident_of is not None
+                    else None
+                )
+                if incident is not None:
+                    group_labels = {"incident": incident}
+                    key = route.group_key(group_labels)
+                    own = f"{alert.tenant}/{route.id}/{key}"
+                    gid = self._incident_groups.get((alert.tenant, incident), own)
+                else:
+                    key, group_labels = tree.group(route, alert.labels)
+                    gid = f"{alert.tenant}/{route.id}/{key}"  # sibling routes may share a key
                 group = groups.get(gid)
                 if group is None:
+                    if incident is not None:  # the first of the incident's routes owns it
+                        gid = self._incident_groups[(alert.tenant, incident)] = own
                     group = groups[gid] = Group(
                         alert.tenant,
                         partition,
@@ -157,10 +180,54 @@ class Dispatcher:
             if group is None or group.next_flush != at:
                 continue  # stale heap entry
             out.append(group)
-            group.next_flush = now + self.routes[group.route_id].group_interval
+            group.next_flush = now + self.route_of(group).group_interval
             heapq.heappush(heap, (group.next_flush, gid))
             self.dirty.add(gid)
         return out
+
+    def route_of(self, group: Group) -> Route:
+        """The group's route in its tenant's tree (the root if the tree changed under a
+        group restored from a table)."""
+        routes = self.tenant_routes.get(group.tenant, self.routes)
+        found = routes.get(group.route_id)
+        return found if found is not None else next(iter(routes.values()))
+
+    def set_routes(
+        self, tenant: str | None, root: Route, alerts: Iterable[tuple[int, Alert]], now: float
+    ) -> None:
+        """Swap a tenant's routing tree (None: the default tree of every tenant without
+        its own) and route its alerts (``(partition, alert)``) again, as Alertmanager
+        rebuilds its dispatcher on a reload: a group that exists in the new tree keeps
+        its timers (and so its notification log: its id is unchanged); a group that does
+        not is deleted."""
+        if tenant is None:
+            self.root, self.tree = root, RouteTree(root)
+            self.routes = {r.id: r for r in root.walk()}
+        else:
+            self.trees[tenant] = RouteTree(root)
+            self.tenant_routes[tenant] = {r.id: r for r in root.walk()}
+
+        def affected(t: str) -> bool:
+            return t == tenant if tenant is not None else t not in self.trees
+
+        old = {gid: g for gid, g in self.groups.items() if affected(g.tenant)}
+        for gid, g in old.items():
+            for a in g.members.values():
+                a.groups -= 1
+            del self.groups[gid]
+        by_partition: dict[int, list[Alert]] = {}
+        for partition, a in alerts:
+            if affected(a.tenant):
+                by_partition.setdefault(partition, []).append(a)
+        for partition, batch in by_partition.items():
+            self.add(batch, partition, now)
+        for gid, g in old.items():
+            new = self.groups.get(gid)
+            if new is None:
+                self.deleted[gid] = g.partition
+            else:
+                new.next_flush, new.flushed = g.next_flush, g.flushed
+                heapq.heappush(self._due, (new.next_flush, gid))
 
     def postpone(self, group: Group, until: float) -> None:
         """Make a due group due again at ``until`` instead of a group_interval later."""
@@ -185,6 +252,11 @@ class Dispatcher:
             del self.groups[group.id]
             self.dirty.discard(group.id)
             self.deleted[group.id] = group.partition
+            incident = group.labels.get("incident")
+            if incident is not None:
+                k = (group.tenant, incident)
+                if self._incident_groups.get(k) == group.id:
+                    del self._incident_groups[k]
 
     def _release(self, group: Group, fp: str) -> None:
         alert = group.members.pop(fp)
@@ -208,4 +280,7 @@ class Dispatcher:
 
     def forget_partition(self, partition: int) -> None:
         self.groups = {k: g for k, g in self.groups.items() if g.partition != partition}
+        self._incident_groups = {
+            k: gid for k, gid in self._incident_groups.items() if gid in self.groups
+        }
         self.dirty = {g for g in self.dirty if g in self.groups}

@@ -211,7 +211,7 @@ class DedupStage:
     def __init__(
         self,
         log: NotificationLog,
-        integrations: Callable[[str], list[Integration]],
+        integrations: Callable[[str, str], list[Integration]],
         *,
         send_resolved_for_muted: bool = False,
     ) -> None:
@@ -226,7 +226,7 @@ class DedupStage:
         for f in flushes:
             firing_fps = frozenset(map(_FINGERPRINT, f.firing))
             base_resolved = f.resolved
-            for integ in self.integrations(f.route.receiver):
+            for integ in self.integrations(f.group.tenant, f.route.receiver):
                 key = NotificationLog.key(f.group.id, integ.receiver, integ.channel, integ.index)
                 entry = self.log.get(key)
                 resolved, logged_firing = base_resolved, firing_fps
@@ -368,7 +368,7 @@ def build_pipeline(
     flap_pinned: set[str],
     muter: Muter,
     log: NotificationLog,
-    integrations: Callable[[str], list[Integration]],
+    integrations: Callable[[str, str], list[Integration]],
     external_url: str,
     rate_limit: RateLimitStage,
     send_resolved_for_muted: bool = False,

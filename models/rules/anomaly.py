@@ -51,9 +51,11 @@ class AnomalySeries:
 
 class AnomalyEvaluator:
     def __init__(self, rules: Iterable[AnomalySpec]) -> None:
-        self.by_metric: dict[str, list[AnomalySpec]] = defaultdict(list)
-        for rule in rules:
-            self.by_metric[rule.metric].append(rule)
+        rules = list(rules)
+        # the default rules, and those of tenants with their own (``set_rules``)
+        self.by_metric = _by_metric(rules)
+        self.by_tenant: dict[str, dict[str, list[AnomalySpec]]] = {}
+        self.sets: dict[str | None, list[AnomalySpec]] = {None: rules}
         self.series: dict[SeriesKey, AnomalySeries] = {}
         self.dirty: set[SeriesKey] = set()
         self.transitions: set[SeriesKey] = set()  # fired or resolved since last cleared
@@ -61,8 +63,13 @@ class AnomalyEvaluator:
 
     def add(self, samples: Iterable[Sample], now: float) -> list[Alert]:
         alerts: list[Alert] = []
-        by_metric = self.by_metric
+        default = by_metric = self.by_metric
+        by_tenant = self.by_tenant
+        tenant = None
         for s in samples:
+            if s.tenant is not tenant:
+                tenant = s.tenant
+                by_metric = by_tenant.get(tenant, default) if by_tenant else default
             rules = by_metric.get(s.name)
             if not rules:
                 continue
@@ -145,9 +152,66 @@ class AnomalyEvaluator:
             source=f"anomaly:{rule.alert}",
         )
 
+    @property
+    def active(self) -> bool:
+        """Whether any tenant has an anomaly rule (the agent skips scoring otherwise)."""
+        return bool(self.by_metric) or any(self.by_tenant.values())
+
+    def set_rules(
+        self, tenant: str | None, rules: Iterable[AnomalySpec], now: float
+    ) -> tuple[list[Alert], set[SeriesKey]]:
+        """Swap the anomaly rules of one tenant (None: the default rules), as
+        ``RuleEvaluator.set_rules`` does: an unchanged rule's series keep their learned
+        models; a changed or removed rule's series start afresh, a firing one resolves.
+        Returns the alerts to emit and the series dropped."""
+        old = self.sets.get(tenant, self.sets[None]) if tenant is not None else self.sets[None]
+        new = list(rules)
+        overridden = set(self.by_tenant)
+        gone = {r.alert: r for r in old if r not in new}
+        alerts: list[Alert] = []
+        dropped: set[SeriesKey] = set()
+        for key, series in list(self.series.items()):
+            rule = gone.get(key[1])
+            if rule is None or (key[0] != tenant if tenant is not None else key[0] in overridden):
+                continue
+            if series.firing:
+                labels = {
+                    **dict(key[2]),
+                    **rule.labels,
+                    "alertname": rule.alert,
+                    "severity": rule.severity,
+                    "tenant": key[0],
+                }
+                alerts.append(
+                    Alert(
+                        tenant=key[0],
+                        labels=labels,
+                        annotations={},
+                        status=RESOLVED,
+                        starts_at=0.0,
+                        ends_at=now,
+                        source=f"anomaly:{rule.alert}",
+                    )
+                )
+            del self.series[key]
+            self.dirty.discard(key)
+            dropped.add(key)
+        if tenant is None:
+            self.sets[None], self.by_metric = new, _by_metric(new)
+        else:
+            self.sets[tenant], self.by_tenant[tenant] = new, _by_metric(new)
+        return alerts, dropped
+
     def restore(self, key: SeriesKey, data: dict[str, Any]) -> None:
         self.series[key] = AnomalySeries.from_wire(data)
 
     def forget_tenants(self, keep: Callable[[str], bool]) -> None:
         self.series = {k: v for k, v in self.series.items() if keep(k[0])}
         self.dirty = {k for k in self.dirty if keep(k[0])}
+
+
+def _by_metric(rules: Iterable[AnomalySpec]) -> dict[str, list[AnomalySpec]]:
+    out: dict[str, list[AnomalySpec]] = defaultdict(list)
+    for rule in rules:
+        out[rule.metric].append(rule)
+    return out

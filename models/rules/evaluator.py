@@ -82,12 +82,11 @@ class RuleEvaluator:
 
     def __init__(self, rules: Iterable[WindowedRule], idle_close: float = 5.0) -> None:
         self.idle_close = idle_close
-        self.by_metric: dict[str, list[CompiledRule]] = defaultdict(list)
-        self.compiled: list[CompiledRule] = []
-        for rule in rules:
-            c = CompiledRule(rule)
-            self.by_metric[rule.metric].append(c)
-            self.compiled.append(c)
+        self.compiled = [CompiledRule(rule) for rule in rules]
+        # the default rules, and those of tenants with their own (``set_rules``)
+        self.by_metric = _by_metric(self.compiled)
+        self.by_tenant: dict[str, dict[str, list[CompiledRule]]] = {}
+        self.sets: dict[str | None, list[CompiledRule]] = {None: self.compiled}
         # tenant -> close time -> windows; per tenant, because each has its own event time
         self.closes: dict[str, dict[float, list[tuple[CompiledRule, WindowKey]]]] = {}
         self.watermark: dict[str, float] = {}  # tenant -> newest sample timestamp
@@ -109,8 +108,13 @@ class RuleEvaluator:
             return 0
         self._saw(samples, now)
         matched = 0
-        by_metric = self.by_metric
+        default = by_metric = self.by_metric
+        by_tenant = self.by_tenant
+        tenant = None
         for s in samples:
+            if s.tenant is not tenant:  # a record's samples share one tenant string
+                tenant = s.tenant
+                by_metric = by_tenant.get(tenant, default) if by_tenant else default
             compiled = by_metric.get(s.name)
             if compiled is None:
                 continue
@@ -279,6 +283,57 @@ class RuleEvaluator:
             source=f"rule:{rule.alert}",
         )
 
+    def set_rules(
+        self, tenant: str | None, rules: Iterable[WindowedRule], now: float
+    ) -> tuple[list[Alert], set[SeriesKey]]:
+        """Swap the rules of one tenant (None: the default rules of every tenant without
+        its own), between two batches.  A rule whose spec is unchanged keeps its compiled
+        object, so its open windows, series states and learned models carry on; a changed
+        rule starts with fresh windows and models (its pending or firing series carry on
+        when its alerts' labels are the same); a removed rule's firing series resolve.
+        Returns the alerts to emit and the series whose state or model was dropped."""
+        old = self.sets.get(tenant, self.sets[None]) if tenant is not None else self.sets[None]
+        known = {id(c): c for group in self.sets.values() for c in group}
+        new: list[CompiledRule] = []
+        for rule in rules:
+            same = next((c for c in known.values() if c.rule == rule), None)
+            new.append(same if same is not None else CompiledRule(rule))
+        overridden = set(self.by_tenant)
+
+        def affected(t: str) -> bool:
+            return t == tenant if tenant is not None else t not in overridden
+
+        kept = {id(c) for c in new}
+        by_name = {c.rule.alert: c.rule for c in new}
+        alerts: list[Alert] = []
+        dropped: set[SeriesKey] = set()
+        for c in old:
+            if id(c) in kept:
+                continue
+            c.open = {k: v for k, v in c.open.items() if not affected(k[0])}
+            name, successor = c.rule.alert, by_name.get(c.rule.alert)
+            carry = successor is not None and (successor.labels, successor.severity) == (
+                c.rule.labels,
+                c.rule.severity,
+            )
+            for key in [k for k in self.models if k[1] == name and affected(k[0])]:
+                del self.models[key]
+                self.dirty_models.discard(key)
+                dropped.add(key)
+            for key, state in [(k, v) for k, v in self.state.items() if k[1] == name]:
+                if carry or not affected(key[0]):
+                    continue
+                if state.firing:
+                    alerts.append(self._alert(c, key, math.nan, RESOLVED, state, now, {}))
+                del self.state[key]
+                dropped.add(key)
+        if tenant is None:
+            self.sets[None], self.by_metric = new, _by_metric(new)
+        else:
+            self.sets[tenant], self.by_tenant[tenant] = new, _by_metric(new)
+        self.compiled = list({id(c): c for group in self.sets.values() for c in group}.values())
+        return alerts, dropped
+
     def restore(self, states: Iterable[tuple[SeriesKey, SeriesState]]) -> None:
         for key, state in states:
             self.state[key] = state
@@ -294,3 +349,10 @@ class RuleEvaluator:
                 del per_tenant[tenant]
         self.models = {k: v for k, v in self.models.items() if keep(k[0])}
         self.dirty_models = {k for k in self.dirty_models if keep(k[0])}
+
+
+def _by_metric(rules: Iterable[CompiledRule]) -> dict[str, list[CompiledRule]]:
+    out: dict[str, list[CompiledRule]] = defaultdict(list)
+    for c in rules:
+        out[c.rule.metric].append(c)
+    return out

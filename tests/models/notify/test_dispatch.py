@@ -68,7 +68,7 @@ class Path:
             flap_pinned=self.pinned,
             muter=self.muter,
             log=self.log,
-            integrations=lambda r: [Integration(r, "webhook", 0, True)],
+            integrations=lambda tenant, r: [Integration(r, "webhook", 0, True)],
             external_url="",
             rate_limit=RateLimitStage(0, defaultdict(lambda: defaultdict(int))),
             send_resolved_for_muted=kw.get("send_resolved_for_muted", False),

@@ -1,0 +1,134 @@
+"""Configs changed at run time: every worker follows the ``config`` topic and SIGHUP.
+
+The ``config`` topic is compacted and keyed by tenant; each record is a version
+(``app/config/tenants.py: ConfigVersion``).  Every worker reads it from the beginning
+with a group-less consumer (as the silences are replicated), so every worker runs every
+tenant's latest version and can answer ``GET /api/v1/config/{tenant}``.  Each version is
+validated again before it is installed (a record written by any producer is checked
+exactly as ``PUT`` checks it); a bad one goes to ``dlq`` with its errors and the running
+config stays.  Until the topic has been read up to its end offsets seen at start,
+``configs.ready`` is false: the metrics agent does not evaluate and the alert path does
+not flush, so a restarted worker never judges a tenant by the default rules or routes.
+
+SIGHUP re-reads the pipelines file and its ``tenant_files:`` (Alertmanager's reload):
+validated first, and refused with every error logged if it is bad.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import faust
+
+from agents.dlq import dead_letters, raw_reject
+from app.config.loader import ConfigError
+from app.config.tenants import ConfigVersion, TenantConfigs, load_all
+from app.settings import bootstrap_servers
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[bytes | None, bytes | None], Awaitable[None]]
+
+
+async def apply_record(configs: TenantConfigs, key: bytes | None, raw: bytes | None) -> None:
+    """One record of the config topic: install it, or send it to dlq with the reasons."""
+    if raw is None:  # a tombstone: deleting a tenant's config is not supported
+        return
+    try:
+        version = ConfigVersion.from_wire(raw)
+    except ValueError as exc:
+        await dead_letters("config", key, [raw_reject(raw, str(exc))])
+        return
+    errors = configs.apply(version, time.time())
+    if errors:
+        reason = f"config v{version.version} refused: " + "; ".join(errors)
+        await dead_letters("config", key, [raw_reject(raw, reason)])
+
+
+def reload_file(configs: TenantConfigs, path: str) -> list[str]:
+    """SIGHUP: the pipelines file and its tenant files, installed if they validate;
+    returns the errors (nothing changed) or [] (what changed is logged)."""
+    try:
+        base, files = load_all(path)
+    except ConfigError as exc:
+        log.error("reload of %s refused, the running config stays:\n%s", path, exc)
+        return exc.errors
+    changes = configs.reload(base, files, time.time())
+    log.warning("reloaded %s: %s", path, "; ".join(changes) or "no change")
+    return []
+
+
+def register(
+    app: faust.App, configs: TenantConfigs, topic: faust.TopicT, pipelines: str, broker: str
+) -> None:
+    """Follow the config topic on every worker, and reload the pipelines file on SIGHUP."""
+
+    async def apply(key: bytes | None, raw: bytes | None) -> None:
+        await apply_record(configs, key, raw)
+
+    def caught_up() -> None:
+        configs.ready = True
+        log.info("configs read: %d tenants with their own", len(configs.tenants()))
+
+    @app.task
+    async def follow_config() -> None:
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, reload_file, configs, str(Path(pipelines))
+        )
+        while True:  # on an error, start over (installing a version again is a no-op)
+            try:
+                await tail(app, broker, topic.get_topic_name(), apply, caught_up)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("following the config topic failed; restarting")
+                await asyncio.sleep(1.0)
+
+
+async def tail(
+    app: faust.App, broker: str, topic: str, apply: Apply, caught_up: Callable[[], None]
+) -> None:
+    """Read every partition of ``topic`` from the beginning for ever, without a consumer
+    group; ``caught_up`` is called once the end offsets seen at start are reached."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker).split(","),
+        group_id=None,
+        enable_auto_commit=False,
+        **credentials_to_aiokafka_auth(app.conf.broker_credentials),
+    )
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        while not parts:
+            await consumer.client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                await asyncio.sleep(0.5)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        pending = {tp for tp in tps if end[tp] > 0}
+        if not pending:
+            caught_up()
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            for records in batches.values():
+                for r in records:
+                    await apply(r.key, r.value)
+            if pending:
+                for tp in list(pending):
+                    if await consumer.position(tp) >= end[tp]:
+                        pending.discard(tp)
+                if not pending:
+                    caught_up()
+    finally:
+        await consumer.stop()
