@@ -116,7 +116,6 @@ class Escalations:
         self.cursors: dict[str, int] = {}  # "rr/tenant/policy/step" -> round-robin cursor
         self._dirty: dict[str, int] = {}  # cursors moved -> their partition
         self.loaded: set[int] = set()
-        self.lateness: list[float] = []  # seconds each page left after its due time
 
     # --- partitions ---------------------------------------------------------------------
     def sync(self) -> None:
@@ -175,7 +174,11 @@ class Escalations:
         self.sync()
         pages: list[Notification] = []
         touched: list[tuple[int, Chain, list[Action]]] = []
+        groups = self.runtime.dispatcher.groups_with_key
         for partition, chain in list(self.chains.values()):
+            if not groups(chain.tenant, chain.group_key):  # deleted while nobody watched
+                self._apply(partition, chain, Event("resolve", now, why="the group is gone"))
+                continue
             policy = self.policy(chain)
             if policy is None or not self._wants_tick(chain, policy, now):
                 continue
@@ -186,8 +189,6 @@ class Escalations:
         if pages:
             self._produce(pages)
             await self.runtime.stores.checkpoint.delivered()
-            sent = time.time()
-            self.lateness += [max(0.0, sent - n.extra["escalation"]["due"]) for n in pages]
         for partition, chain, actions in touched:
             self._record(partition, chain, actions)
         self.runtime.stores.checkpoint.commit_batch()
@@ -236,7 +237,8 @@ class Escalations:
         except (TypeError, ValueError):
             raise CommandError(f"{op}: until / duration must be numbers") from None
         who, why = str(cmd.get("user") or ""), str(cmd.get("why") or cmd.get("source") or "")
-        event = Event(op, now, who=who, to=str(cmd.get("to") or ""), until=until, why=why)
+        to, cid = str(cmd.get("to") or ""), str(cmd.get("id") or "")
+        event = Event(op, now, who=who, to=to, until=until, why=why, id=cid)
         for partition, chain in found:
             await self._apply_now(partition, chain, event)
 
@@ -299,13 +301,14 @@ class Escalations:
         if target.pick in (ROUND_ROBIN, LEAST_LOADED) and a.kind == NOTIFY:
             self.cursors[ckey] = choice.cursor
             self._dirty[ckey] = partition
-        if choice.kind == "receivers":
+        receivers_here = self.plan(chain.tenant).receivers
+        if choice.kind == "receivers" or (a.kind == REASSIGN and target.names[0] in receivers_here):
             return list(choice.names), choice.why
         receivers = []
         missing = []
         for user in choice.names:
             name = USER_RECEIVER.format(user)
-            (receivers if name in self.plan(chain.tenant).receivers else missing).append(name)
+            (receivers if name in receivers_here else missing).append(name)
         why = choice.why + (f"; no contact methods for {missing}" if missing else "")
         return receivers, f"({why.strip('; ')})" if why.strip("; ") else ""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -50,6 +51,7 @@ def command_from(op: str, key: str, body: Any, header_tenant: str | None, now: f
         errors.append("tenant: required (body, X-Scope-OrgID header or ?tenant=)")
     cmd: dict[str, Any] = {
         "op": op,
+        "id": uuid.uuid4().hex,  # applied once even if the commands topic is read again
         "tenant": tenant,
         "group_key": key,
         "user": str(body.get("user") or ""),
@@ -119,6 +121,7 @@ class ActionLink(View):
             return _error(403, [str(exc)])
         cmd = {
             "op": claims["op"],
+            "id": uuid.uuid4().hex,
             "tenant": claims["tenant"],
             "group_key": claims["group_key"],
             "user": claims.get("user", ""),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import uuid
 from typing import Any
 
 EXIT_USAGE = 2
@@ -39,6 +40,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
     cmd: dict[str, Any] = {
         "op": args.op,
+        "id": uuid.uuid4().hex,  # applied once even if the commands topic is read again
         "tenant": args.tenant,
         "group_key": args.group_key,
         "user": args.user,

@@ -19,6 +19,9 @@ that paged, so the same level is paged again. A reassign pages the new assignee 
 SLA targets (``ack_within``, ``resolve_within``): when breached, the next step is due
 at once (recorded once per SLA).
 
+Commands are read at least once (a worker killed before committing its offset reads
+them again): an event with an ``id`` already applied to the chain changes nothing.
+
 Pure: no clock, no I/O. Each page carries ``key`` = ``group_key/step/attempt``
 (``attempt``: how many times that step paged before in this chain), so firing the
 same position again after a crash yields the same key, and the senders drop it.
@@ -46,6 +49,7 @@ SKIPPED = "skipped"
 WAITED = "waited"  # a step that only waits
 BREACH = "sla_breach"
 REASSIGN = "reassign"
+APPLIED_KEEP = 20  # command ids remembered per chain (commands are read at least once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,7 @@ class Chain:
     attempts: dict[str, int] = field(default_factory=dict)  # step index -> pages so far
     breached: list[str] = field(default_factory=list)
     reassigns: int = 0
+    applied: list[str] = field(default_factory=list)  # ids of the last commands applied
 
     @classmethod
     def start(cls, tenant: str, group_key: str, policy: Policy, now: float) -> Chain:
@@ -151,6 +156,7 @@ class Event:
     to: str = ""  # reassign: the new assignee (a user or receiver)
     until: float | None = None  # snooze: when paging resumes
     why: str = ""
+    id: str = ""  # a command's id: one read again after a crash is applied once
 
 
 InInterval = Callable[[Sequence[str], float], bool]
@@ -170,6 +176,10 @@ def step(
     handler = _HANDLERS.get(event.kind)
     if handler is None:
         raise ValueError(f"unknown escalation event {event.kind!r}")
+    if event.id:
+        if event.id in chain.applied:
+            return []
+        chain.applied = [*chain.applied, event.id][-APPLIED_KEEP:]
     out = handler(chain, policy, event)
     out += _run(chain, policy, event.at, in_interval)
     return out
@@ -227,7 +237,7 @@ def _reassign(chain: Chain, policy: Policy, event: Event) -> list[Action]:
     chain.assignee = event.to
     chain.reassigns += 1
     target = Target("users", (event.to,))
-    key = f"{chain.group_key}/reassign/{chain.reassigns}"
+    key = f"{chain.group_key}/reassign/{event.id or chain.reassigns}"
     return [Action(REASSIGN, event.at, target=target, key=key, who=event.who, why=event.why)]
 
 

@@ -9,6 +9,9 @@ notifies no receiver of its own (``none``): only the policy pages.
    page, and one through a signed action link (a forged link is refused), are never
    paged again: checked once the groups that started with them have been paged by b
    and c (the same path, later).
+Then a reassign and a snooze through the HTTP API page hook-c again (at once, and
+when the snooze ends), and a reassign without ``to`` is refused with 422.
+
 3. kill -9 between steps: a group paged by a, the worker killed and restarted on the
    same data dir; b and c then page it exactly once, and a not again.
 """
@@ -155,6 +158,19 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
         assert by_link["status"] == "acknowledged" and by_link["acked_by"] == "bob", by_link
         assert [x["action"] for x in state["actions"]].count("cancelled") == 2, state
 
+        # reassign and snooze through the API: the reassigned group pages hook-c at once,
+        # the snoozed (exhausted) one pages its last level, hook-c, again after 1 s
+        async with aiohttp.ClientSession() as http:
+            base = worker.url + "/api/v1/groups/"
+            url = base + quote(key("Steady0"), safe="") + "/reassign"
+            async with http.post(url, json={"tenant": "acme", "user": "ada"}) as r:
+                assert r.status == 422 and "to: required" in await r.text()
+            async with http.post(url, json={"tenant": "acme", "to": "hook-c", "user": "ada"}) as r:
+                assert r.status == 202, await r.text()
+            url = base + quote(key("Steady1"), safe="") + "/snooze"
+            async with http.post(url, json={"duration": 1}, headers={"X-Scope-OrgID": "acme"}) as r:
+                assert r.status == 202, await r.text()
+
         # 3. kill -9 between steps
         fire("Crash")
         crash = key("Crash")
@@ -166,8 +182,18 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
         assert await eventually(lambda: first(c, crash), 60), (pages(b), pages(c), worker.log())
         await asyncio.sleep(0.5)  # a duplicate would come with the same tick
 
+        again = {"Steady0": 2, "Steady1": 2}  # reassigned, snoozed
+        assert await eventually(lambda: all(pages(c)[key(n)] == 2 for n in again), 30), (
+            pages(c),
+            worker.log(),
+        )
         for n in [*steady, "Crash"]:
-            assert (pages(a)[key(n)], pages(b)[key(n)], pages(c)[key(n)]) == (1, 1, 1), n
+            want = (1, 1, again.get(n, 1))
+            assert (pages(a)[key(n)], pages(b)[key(n)], pages(c)[key(n)]) == want, n
+        reassigned = await escalation(worker.url, key("Steady0"))
+        assert reassigned["assignee"] == "hook-c", reassigned
+        audit = reassigned["actions"]
+        assert any(x["action"] == "reassign" and x.get("who") == "ada" for x in audit), audit
         for done in (acked, linked):
             assert (pages(a)[done], pages(b)[done], pages(c)[done]) == (1, 0, 0), done
         payload = next(doc for doc in c.requests if doc["groupKey"] == crash)

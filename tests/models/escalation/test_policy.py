@@ -228,3 +228,15 @@ def test_action_links_are_signed_and_expire():
         pass
     else:
         raise AssertionError("a changed token was accepted")
+
+
+def test_a_command_read_again_after_a_crash_is_applied_once():
+    target = Target("receivers", ("a",))
+    policy = Policy("p", (Step(target),))
+    chain = Chain.start("acme", "g", policy, 0.0)
+    step(chain, policy, Event("tick", 0.0))
+    first = step(chain, policy, Event("reassign", 1.0, who="ada", to="bob", id="c1"))
+    assert [(a.kind, a.key) for a in first] == [("reassign", "g/reassign/c1")]
+    chain = Chain.from_wire(chain.to_wire())  # a restart reads the command again
+    assert step(chain, policy, Event("reassign", 2.0, who="ada", to="bob", id="c1")) == []
+    assert chain.reassigns == 1
