@@ -121,14 +121,14 @@ def leaf_specs(specs: Iterable[Any]) -> list[Any]:
 JoinKey = tuple[str, str, LabelKey]  # tenant, composite, the ``join_on`` labels' values
 
 
-class CompositeEvaluator:
-    """Member alerts per join key of every composite, and each key's own state."""
+class CompositeSet:
+    """One set of composites (the default, or a tenant's own), indexed by the rules they
+    read, with every rule spec they may read by name (for ``restore``)."""
 
     def __init__(
         self, rules: Iterable[CompositeSpec], inputs: Mapping[str, RuleSpec] | None = None
     ) -> None:
         self.rules = {r.alert: r for r in rules}
-        # every rule spec by name (for ``seed``): the inline conditions and ``inputs``
         self.inputs: dict[str, RuleSpec] = dict(inputs or {})
         self.readers: dict[str, list[CompositeSpec]] = defaultdict(list)
         self.hidden: set[str] = set()  # inline conditions: their alerts are not emitted
@@ -138,25 +138,79 @@ class CompositeEvaluator:
             for inner in rule.inner:
                 self.hidden.add(inner.alert)
                 self.inputs[inner.alert] = inner
+
+
+class CompositeEvaluator:
+    """Member alerts per join key of every composite, and each key's own state."""
+
+    def __init__(
+        self, rules: Iterable[CompositeSpec], inputs: Mapping[str, RuleSpec] | None = None
+    ) -> None:
+        self.default = CompositeSet(rules, inputs)
+        self.by_tenant: dict[str, CompositeSet] = {}  # tenants with their own rules
+        # every inline condition's name so far: a swapped-out one's last alerts stay in
+        self.hidden = set(self.default.hidden)
         # join key -> rule name -> member fingerprint -> ends_at (0: until resolved)
         self.members: dict[JoinKey, dict[str, dict[str, float]]] = {}
         self.state: dict[SeriesKey, SeriesState] = {}
         self.dirty: set[JoinKey] = set()
         self.expiry: list[tuple[float, JoinKey, str, str]] = []  # lazy heap
 
+    def rules_of(self, tenant: str) -> CompositeSet:
+        return self.by_tenant.get(tenant, self.default)
+
+    def owns(self, key: SeriesKey) -> bool:
+        """Whether a persisted series state is a composite's own."""
+        return key[1] in self.rules_of(key[0]).rules
+
     def observe(self, alerts: Iterable[Alert], now: float) -> list[Alert]:
         """Take rule alerts (firing and resolved); returns those to emit: all but the
         inline conditions'.  Composites are judged by ``evaluate``."""
-        if not self.readers:
+        if not self.default.readers and not self.by_tenant:
             return alerts if isinstance(alerts, list) else list(alerts)
         out: list[Alert] = []
         for alert in alerts:
             name = alert.name
+            rules = self.rules_of(alert.tenant)
             if name not in self.hidden:
                 out.append(alert)
-            for rule in self.readers.get(name, ()):
+            for rule in rules.readers.get(name, ()):
                 self._member(rule, alert, name)
         return out
+
+    def set_rules(
+        self, tenant: str | None, specs: Iterable[Any], now: float
+    ) -> tuple[list[Alert], set[SeriesKey]]:
+        """Swap the composites of one tenant (None: the default set), given all its rule
+        specs.  An unchanged composite keeps its members and state; a changed or removed
+        one's firing keys resolve.  Returns the alerts to emit and the keys dropped."""
+        specs = list(specs)
+        new = CompositeSet(
+            (s for s in specs if isinstance(s, CompositeSpec)),
+            {s.alert: s for s in leaf_specs(specs)},
+        )
+        self.hidden |= new.hidden
+        if tenant is None:
+            old, self.default = self.default, new
+        else:
+            old, self.by_tenant[tenant] = self.rules_of(tenant), new
+
+        def affected(t: str) -> bool:
+            return t == tenant if tenant is not None else t not in self.by_tenant
+
+        alerts: list[Alert] = []
+        dropped: set[SeriesKey] = set()
+        for key in [k for k in self.members.keys() | self.state.keys() if affected(k[0])]:
+            rule = old.rules.get(key[1])
+            if rule is None or new.rules.get(key[1]) == rule:
+                continue
+            state = self.state.pop(key, None)
+            if state is not None:
+                if state.firing:
+                    alerts.append(self._alert(rule, key, RESOLVED, state, now, {}))
+                dropped.add(key)
+            self.members.pop(key, None)
+        return alerts, dropped
 
     def _member(self, rule: CompositeSpec, alert: Alert, name: str) -> None:
         labels = alert.labels
@@ -175,14 +229,15 @@ class CompositeEvaluator:
         """A series state restored after a restart: a composite's own, or, if firing, a
         member of the composites that read its rule (valid as long as the rule's own
         alert would be)."""
-        if key[1] in self.rules:
+        if self.owns(key):
             self.state[key] = state
             self.dirty.add(key)
             return
         if not state.firing:
             return
-        spec = self.inputs.get(key[1])
-        if spec is None or not self.readers.get(spec.alert):
+        rules = self.rules_of(key[0])
+        spec = rules.inputs.get(key[1])
+        if spec is None or not rules.readers.get(spec.alert):
             return
         tenant = key[0]
         ends_at = 0.0
@@ -219,8 +274,10 @@ class CompositeEvaluator:
         alerts: list[Alert],
         changed: dict[SeriesKey, SeriesState],
     ) -> None:
-        rule = self.rules.get(key[1])
+        rule = self.rules_of(key[0]).rules.get(key[1])
         if rule is None:
+            self.state.pop(key, None)
+            self.members.pop(key, None)
             return
         by_rule = self.members.get(key, {})
         live = [ends for members in by_rule.values() for ends in members.values()]
