@@ -62,6 +62,9 @@ class Commands:
             "resolve": self.resolve,
             "silence": self.silence_from_button,
         }
+        # told of every applied command (escalation chains: agents/escalation.py), which
+        # may also add handlers for ops of their own
+        self.observers: list[Callable[[int, dict[str, Any], float], Awaitable[None]]] = []
 
     async def apply(self, partition: int, cmd: dict[str, Any], now: float) -> None:
         op = cmd.get("op") or cmd.get("action")
@@ -69,6 +72,8 @@ class Commands:
         if handler is None:
             raise CommandError(f"unknown command {op!r}")
         await handler(partition, cmd, now)
+        for observe in self.observers:
+            await observe(partition, cmd, now)
 
     # --- silences -----------------------------------------------------------------------
     def put_silence(self, partition: int, s: Silence) -> None:
@@ -187,7 +192,7 @@ class Commands:
                 suppressor.apply_silence(p, s.id, None)
 
 
-def register(app: faust.App, topic: faust.TopicT, runtime: AlertRuntime) -> None:
+def register(app: faust.App, topic: faust.TopicT, runtime: AlertRuntime) -> Commands:
     commands = Commands(runtime)
 
     @app.agent(topic, name="agents.commands.process_commands")
@@ -219,3 +224,5 @@ def register(app: faust.App, topic: faust.TopicT, runtime: AlertRuntime) -> None
         if runtime.suppressor.ready:
             commands.gc_silences(time.time())
             runtime.stores.checkpoint.commit_batch()
+
+    return commands
