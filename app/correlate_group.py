@@ -96,6 +96,7 @@ def group_alerts(correlator: Correlator, alerts: Iterable[Alert]) -> Iterator[di
         changed, _ = active.merge([alert], t)
         for a in changed:
             correlator.learn_one(a, 0, t)
+        correlator.drain()  # the end of the worker's batch: root causes ranked
         yield _assignment(correlator, alert.fingerprint)
 
 

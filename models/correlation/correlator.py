@@ -38,6 +38,7 @@ from models.suppression.inhibit import MatcherIndex
 from models.suppression.matchers import Matcher, matches_all
 
 LEARNED = "learned"
+MAX_RANKED = 16  # kinds of an incident the root-cause ranking looks at
 
 
 class Learner(Protocol):
@@ -161,7 +162,7 @@ class Correlator:
         self.index: dict[tuple[Any, ...], str] = {}  # (tenant, rule, key, node) -> incident
         # (tenant, source) -> incident -> (its last alert there, its kinds there)
         self.recent: dict[tuple[str, str], OrderedDict[str, _Seen]] = {}
-        self.kinds: dict[str, OrderedDict[str, None]] = {}  # incident -> kinds, recent last
+        self.kinds: dict[str, OrderedDict[str, None]] = {}  # incident -> kinds, first first
         self.learners: dict[str, Learner] = {}
         # for the owner to persist (drain)
         self.dirty: set[str] = set()  # incident headers
@@ -169,6 +170,7 @@ class Correlator:
         self.gone_members: set[tuple[int, str, str]] = set()  # (partition, incident, fp)
         self.gone: dict[str, int] = {}  # incident -> partition
         self.events: dict[str, str] = {}  # incident -> what happened, for the topic
+        self._unranked: set[str] = set()  # incidents with a new kind since the last drain
 
     # --- reading an alert ------------------------------------------------------------------
     def kind(self, labels: Mapping[str, str]) -> str:
@@ -386,6 +388,11 @@ class Correlator:
 
     def drain(self) -> Changes:
         """What changed since the last drain, for the owner to persist and publish."""
+        for iid in self._unranked:
+            inc = self.incidents.get(iid)
+            if inc is not None:
+                self._rank(inc)
+        self._unranked = set()
         incidents = [self.incidents[i] for i in self.dirty if i in self.incidents]
         members = []
         for iid, fp in self.dirty_members:
@@ -419,10 +426,9 @@ class Correlator:
         kinds = self.kinds.setdefault(inc.id, OrderedDict())
         kind = self.kind(alert.labels)
         new_kind = kind not in kinds
-        kinds[kind] = None
-        kinds.move_to_end(kind)
-        if new_kind:
-            self._rank(inc)
+        kinds[kind] = None  # in the order they joined
+        if new_kind:  # ranked once per batch (drain), not once per new kind
+            self._unranked.add(inc.id)
         self._recent(inc, alert.labels, kind, t)
 
     def _register_labels(self, inc: Incident, labels: Mapping[str, str]) -> None:
@@ -455,13 +461,13 @@ class Correlator:
             seen.kinds.popitem(last=False)
 
     def _rank(self, inc: Incident) -> None:
-        """The probable root cause: the learner's pick among the kinds, else the kind
-        that fired first."""
+        """The probable root cause: the learner's pick among the kinds (the first
+        ``MAX_RANKED`` that joined: it costs kinds² link scores), else the first kind."""
         learner = self.learner(inc.tenant)
-        kinds = list(self.kinds.get(inc.id, ()))
+        kinds = list(self.kinds.get(inc.id, ()))[:MAX_RANKED]
         cause = learner.root_cause(kinds) if learner is not None and len(kinds) > 1 else None
         if cause is None and inc.members:
-            cause = min(inc.members.values(), key=lambda m: m.joined_at).kind
+            cause = next(iter(inc.members.values())).kind  # members in the order they joined
         if cause != inc.root_cause:
             inc.root_cause = cause
             self.dirty.add(inc.id)

@@ -121,6 +121,7 @@ def test_a_confirmed_learned_link_joins_and_a_vetoed_one_never_does():
     assert joined is inc and inc.status == OPEN
     m = next(m for m in inc.members.values() if m.kind == "BgpFlap")
     assert (m.how, m.cause, m.score) == (LEARNED, "LinkDown", 1.0)
+    c.drain()  # ranked once per batch
     assert inc.root_cause == "LinkDown"
     assert c.learn_one(alert("PacketLoss", 6, device="r1"), 0, 6) is not inc
     assert c.learn_one(alert("BgpFlap", 1000, device="r3"), 0, 1000) is not inc  # window
@@ -230,5 +231,6 @@ def test_defaults_learn_a_recurring_pattern_and_leave_noise_alone():
         assert noise is not down
         joined.append(flap is down)
     assert not joined[0] and all(joined[-50:])
+    c.drain()
     m = next(m for m in flap.members.values() if m.kind == "BgpFlap")  # type: ignore[union-attr]
     assert m.how == LEARNED and m.cause == "LinkDown" and down.root_cause == "LinkDown"
