@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from typing import Any
 
 import faust
 import orjson
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
-from app.faust_app import send_batch
-from models.alerting.alert import Alert
+from app.faust_app import send_alerts
 from models.rules.event import decode_events
 from models.rules.event_eval import EventEvaluator
 from models.wire import WireError
@@ -115,13 +112,6 @@ def register(
 ) -> None:
     evaluator = state.evaluator
 
-    async def emit(alerts: list[Alert]) -> None:
-        by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for alert in alerts:
-            by_tenant[alert.tenant].append(alert.to_wire())
-        for tenant, items in by_tenant.items():
-            await send_batch(alerts_topic, tenant.encode(), items)
-
     @app.agent(topic, name="agents.events.process_events")
     async def process_events(stream):  # type: ignore[no-untyped-def]
         async for event in stream.events():
@@ -140,7 +130,8 @@ def register(
             await dead_letters("events", event.key, bad)
             for e in events:
                 state.partition_of_tenant[e.tenant] = partition
-            await emit(evaluator.add(events, now))  # alerts first: a crash re-fires
+            # alerts before state: a crash in between fires again rather than never
+            await send_alerts(alerts_topic, evaluator.add(events, now))
             state.persist(partition, offset)
 
     @app.timer(tick, name="agents.events.tick_event_rules")
@@ -148,5 +139,5 @@ def register(
         if not state.owned.ready():
             return
         state.owned.sync()
-        await emit(evaluator.tick(time.time()))
+        await send_alerts(alerts_topic, evaluator.tick(time.time()))
         state.persist()

@@ -11,6 +11,7 @@ import faust
 
 from app.settings import settings
 from channels import CHANNELS
+from models.alerting.alert import Alert
 from models.wire import encode_chunks
 
 
@@ -140,3 +141,12 @@ async def send_batch(topic: faust.TopicT, key: bytes | None, items: list) -> Non
     """Produce items as JSON-array records of bounded size (one record per ~512 KiB)."""
     for chunk in encode_chunks(items):
         await topic.send(key=key, value=chunk)
+
+
+async def send_alerts(topic: faust.TopicT, alerts: list[Alert]) -> None:
+    """Alerts a worker made (rule alerts) to `alerts`, one batch per tenant, keyed by it."""
+    by_tenant: dict[str, list] = {}
+    for alert in alerts:
+        by_tenant.setdefault(alert.tenant, []).append(alert.to_wire())
+    for tenant, items in by_tenant.items():
+        await send_batch(topic, tenant.encode(), items)
