@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
@@ -44,6 +45,9 @@ from models.notify.stages import (
 )
 from models.wire import WireError
 from tables.store import Checkpoint, PartitionStore
+
+if TYPE_CHECKING:
+    from agents.incidents import IncidentStage
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,10 @@ class AlertRuntime:
             else None
         )
         self.flap_pinned: set[str] = set()  # fingerprints held as firing while they flap
+        self.incidents: IncidentStage | None = None  # correlation: (attach_incidents)
+        # told of every flush after its notifications are sent: (flushes, now)
+        self.observers: list[Callable[[list[GroupFlush], float], None]] = []
+        self.priority = config.priority.build() if config.priority else None
         self.limits = config.limits
         self.active_count: defaultdict[str, int] = defaultdict(int)  # tenant -> firing
         self.limit_stats: defaultdict[str, defaultdict[str, int]] = defaultdict(
@@ -162,6 +170,11 @@ class AlertRuntime:
             k: v for k, v in self._integrations.items() if tenant is not None and k[0] != owner
         }
 
+    def attach_incidents(self, stage: IncidentStage) -> None:
+        """Correlate alerts into incidents (``agents/incidents.py``), in every batch."""
+        self.incidents = stage
+        self.dispatcher.incident_of = stage.correlator.incident_of
+
     # --- partitions ---------------------------------------------------------------------
     def bind(self, topic: str) -> None:
         """Own the partitions of the alerts topic: load each one's state from RocksDB
@@ -193,6 +206,8 @@ class AlertRuntime:
             self.nflog.load(key, partition, data)
         restored = list(alerts.alerts.values())
         now = time.time()
+        if self.incidents is not None:  # before routing: notify_by: incident reads them
+            self.incidents.load(partition)
         self.dispatcher.add(restored, partition, now)
         self.dispatcher.drain()  # routing them again rewrites nothing
         for a in restored:
@@ -216,6 +231,8 @@ class AlertRuntime:
             for fp in gone.alerts:
                 self.suppressor.forget(fp)
         self.dispatcher.forget_partition(partition)
+        if self.incidents is not None:
+            self.incidents.forget(partition)
         self.nflog.forget_partition(partition)
 
     # --- ingest -------------------------------------------------------------------------
@@ -231,6 +248,8 @@ class AlertRuntime:
             await dead_letters("alerts", key, [raw_reject(raw, str(exc))])
             return
         await dead_letters("alerts", key, bad)
+        if self.priority is not None:  # producers' and rules' alerts alike
+            self.priority.apply(good)
         if self.limits.max_active_alerts:
             good = await self._cap(partition, key, good)
         changed, stale = self.alert_sets[partition].merge(good, now)
@@ -250,6 +269,8 @@ class AlertRuntime:
         if self.flaps is not None:
             self._flapping(partition, changed, now)
         self.suppressor.observe(changed)
+        if self.incidents is not None:  # in this batch, before routing (notify_by)
+            self.incidents.observe(partition, changed, now)
         self.dispatcher.add(changed, partition, now)
         self.persist_dispatch()
         self._alert_history(partition, changed, now)
@@ -327,6 +348,9 @@ class AlertRuntime:
             # same id, which the senders' delivered table drops); it never loses one
             await self.stores.checkpoint.delivered()
         self._persist_log(decided)
+        if due:
+            for observe in self.observers:  # escalation chains (agents/escalation.py)
+                observe(flushes, now)
         self._release(released, now)
         self.stores.checkpoint.commit_batch()
         return out

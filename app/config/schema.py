@@ -6,6 +6,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.config.correlation import CorrelationConfig, check_notify_by
+from app.config.escalation import ContactsConfig, EscalationPolicyConfig, check_escalation
+from app.config.event_rules import EventRules
+from app.config.oncall import OncallConfig
+from app.config.priority import PriorityConfig
 from app.config.receivers import Receiver
 from app.config.routing import (
     InhibitRuleConfig,
@@ -14,7 +19,7 @@ from app.config.routing import (
     check_interval_names,
     check_references,
 )
-from app.config.rules import Rule
+from app.config.rules import Rule, check_composites
 from channels.breaker import BreakerPolicy
 from channels.policy import DeliveryPolicy, RetryPolicy
 from channels.rate_limit import RateLimit
@@ -107,6 +112,7 @@ class PipelinesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[Rule] = []
+    event_rules: EventRules = []  # over the `events` topic (app/config/event_rules.py)
     route: RouteConfig
     receivers: list[Receiver]
     inhibit_rules: list[InhibitRuleConfig] = []
@@ -120,6 +126,12 @@ class PipelinesConfig(BaseModel):
     delivery: DeliveryConfig = DeliveryConfig()
     ack_default_duration: Duration = 24 * 3600.0  # an ack without `until` lasts this long
     tenant_files: dict[str, str] = {}  # tenant -> its own config file (app/config/tenants.py)
+    correlation: CorrelationConfig | None = None  # incidents (app/config/correlation.py)
+    escalation_policies: list[EscalationPolicyConfig] = []
+    escalation_contacts: ContactsConfig = ContactsConfig()  # how users are paged
+    # people, teams, schedules (app/config/oncall.py)
+    oncall: OncallConfig = Field(default_factory=OncallConfig)
+    priority: PriorityConfig | None = None  # P1-P5 label on every alert (app/config/priority.py)
 
     @model_validator(mode="after")
     def _references(self) -> PipelinesConfig:
@@ -130,8 +142,18 @@ class PipelinesConfig(BaseModel):
         problems = check_interval_names(self.time_intervals) + check_references(
             self.route, set(names), {t.name for t in self.time_intervals}
         )
+        problems += check_composites(self.rules)
+        problems += check_escalation(
+            self.escalation_policies,
+            self.route,
+            set(names),
+            {t.name for t in self.time_intervals},
+            self.oncall,
+        )
+        problems += check_notify_by(self.route, self.correlation)
         if problems:
             raise ValueError("; ".join(problems))
+        self.receivers += self.escalation_contacts.receivers(self.oncall, set(names))
         return self
 
     def receiver(self, name: str) -> Receiver:
