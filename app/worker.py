@@ -7,15 +7,35 @@ once, from the validated pipelines file, and handed to what uses it.
 
 import agents.evaluate  # its agent registers itself on import
 import tables
-from agents import alerts, commands, config_updates, notify, suppression
+from agents import (
+    alerts,
+    commands,
+    config_updates,
+    escalation,
+    incidents,
+    notify,
+    suppression,
+)
+from agents.events import EventRulesState
+from agents.events import register as register_event_rules
 from agents.runtime import AlertRuntime, Stores
-from app import api, api_config, api_v2
+from app import api, api_config, api_incidents, api_oncall, api_v2, backtest, escalation_api
 from app.config.tenants import TenantConfigs, load_tenant_files
-from app.faust_app import alerts_topic, app, commands_topic, config_topic, notification_topics
+from app.faust_app import (
+    alerts_topic,
+    app,
+    commands_topic,
+    config_topic,
+    events_topic,
+    incidents_topic,
+    notification_topics,
+    topology_topic,
+)
 from app.pipeline import pipeline_config
 from app.settings import settings
 from app.web import serve
 from models.notify.inflight import InFlight
+from models.rules.event_eval import EventEvaluator
 
 inflight = InFlight()  # notifications the senders have not settled: the runtime waits on them
 # per-tenant configs: the tenant files now, the config topic's versions as they are read
@@ -39,15 +59,36 @@ runtime = AlertRuntime(
 agents.evaluate.follow(configs)
 config_updates.register(app, configs, config_topic, str(settings.pipelines), settings.broker)
 alerts.register(app, alerts_topic, runtime, settings.tick)
-commands.register(app, commands_topic, runtime)
+escalations = escalation.Escalations(
+    runtime,
+    tables.escalations,
+    external_url=settings.external_url,
+    link_key=escalation_api.LINK_KEY,
+)
+command_handlers = commands.register(app, commands_topic, runtime)
+escalation.register(app, escalations, command_handlers, settings.tick)
+incidents.register(
+    app, runtime, tables.incidents, incidents_topic, topology_topic, command_handlers
+)
 notify.register(
     app,
     notification_topics,
     notify.ChannelSenders(app, pipeline_config(), inflight, configs.receiver),
 )
 suppression.register(app, runtime.suppressor, settings.broker)
+event_rules = EventRulesState(
+    EventEvaluator(r.to_spec() for r in pipeline_config().event_rules),
+    tables.event_state,
+    tables.checkpoint,
+    events_topic.get_topic_name(),
+)
+register_event_rules(app, events_topic, alerts_topic, event_rules, settings.tick)
 serve(app, api.ROUTES, runtime)
 serve(app, api_v2.ROUTES, runtime)
 serve(app, api_config.ROUTES, runtime)
+serve(app, api_incidents.ROUTES, runtime)
+serve(app, api_oncall.ROUTES, runtime)
+escalation_api.register(app, escalations)
+backtest.register(app, settings, configs)
 
 __all__ = ["app"]
