@@ -1,16 +1,18 @@
 """`alertstream backtest` and ``POST /api/v1/backtest``: a rule over recorded history.
 
-The `metrics` topic is read from the offsets the broker gives for the start time
-(``offsets_for_times``; a broker that cannot look up times answers earlier offsets,
-which only costs reading more) to each partition's end, in batches, without joining a
-consumer group.  Samples are decoded as the worker decodes them, kept when their own
-timestamp lies in the range (aligned down to the rule's window, so the first window is
-whole) and replayed by ``models.rules.backtest`` through the candidate rule and the
-current rule of the same name from the pipelines file, side by side in one pass.
+The `metrics` topic (`events` for an event rule) is read from the offsets the broker
+gives for the start time (``offsets_for_times``; a broker that cannot look up times
+answers earlier offsets, which only costs reading more) to each partition's end, in
+batches, without joining a consumer group.  Records are decoded as the worker decodes
+them; samples (events) are kept when their own timestamp lies in the range (aligned
+down to a windowed rule's window, so the first window is whole) and replayed by
+``models.rules.backtest`` through the candidate rule and the current rule of the same
+name from the pipelines file, side by side in one pass.
 
 A partition stops being read at its end or at the first record stamped later than the
 range's end by more than ``LATENESS`` (records carry the producer's time, samples their
-own); ``LATENESS`` is also read before the start.
+own: a backfill produced later than that is not seen); ``LATENESS`` is also read
+before the start.
 """
 
 from __future__ import annotations
@@ -29,20 +31,26 @@ import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from pydantic import TypeAdapter, ValidationError
 
+from app.config.event_rules import EventRule
 from app.config.rules import Rule
 from app.settings import Settings, bootstrap_servers, security_config
 from models.durations import parse_duration
-from models.rules.backtest import BacktestSpec, Replay, RuleRun, compare
-from models.rules.sample import Sample, SampleDecoder
+from models.rules.backtest import BacktestSpec, Item, Replay, RuleRun, compare
+from models.rules.event import decode_events
+from models.rules.sample import SampleDecoder
+from models.rules.spec import PredictSpec, ThresholdSpec
 from models.wire import WireError, format_time, parse_time
 
 if TYPE_CHECKING:
     from app.config.schema import PipelinesConfig
+    from app.config.tenants import TenantConfigs
 
 EXIT_CONFIG = 2
 EXIT_UNREADABLE = 1
 LATENESS = 300.0  # seconds a record's own time may differ from its samples' times
 _RULE = TypeAdapter(Rule)
+_EVENT_RULE = TypeAdapter(EventRule)
+EVENT_KINDS = ("count", "sequence", "absence")
 
 
 class BacktestError(Exception):
@@ -58,20 +66,23 @@ class RuleError(Exception):
 
 
 def parse_rule(data: Any, where: str = "rule") -> BacktestSpec:
-    """A rule as pipelines.yaml writes one under `rules:` (a mapping, YAML/JSON text, or a
-    document whose `rules:` holds exactly one), validated by the worker's schema."""
+    """A rule as pipelines.yaml writes one under `rules:` or `event_rules:` (a mapping,
+    YAML/JSON text, or a document whose `rules:` or `event_rules:` holds exactly one),
+    validated by the worker's schema."""
     if isinstance(data, str):
         try:
             data = yaml.safe_load(data)
         except yaml.YAMLError as exc:
             raise RuleError([f"{where}: invalid YAML: {exc}"]) from None
-    if isinstance(data, dict) and "rules" in data:
-        rules = data["rules"]
-        if not isinstance(rules, list) or len(rules) != 1:
-            raise RuleError([f"{where}: rules: expected exactly one rule to backtest"])
-        data = rules[0]
+    for section in ("rules", "event_rules"):
+        if isinstance(data, dict) and section in data:
+            rules = data[section]
+            if not isinstance(rules, list) or len(rules) != 1 or len(data) != 1:
+                raise RuleError([f"{where}: {section}: expected exactly one rule to backtest"])
+            data = rules[0]
+    is_event = isinstance(data, dict) and data.get("kind") in EVENT_KINDS
     try:
-        return _RULE.validate_python(data).to_spec()
+        return (_EVENT_RULE if is_event else _RULE).validate_python(data).to_spec()
     except ValidationError as exc:
         errors = []
         for err in exc.errors(include_url=False):
@@ -94,20 +105,18 @@ def parse_when(value: Any, field: str, now: float) -> float:
 
 
 def current_rule(config: PipelinesConfig | None, name: str) -> BacktestSpec | None:
-    """The running pipelines file's rule of that name, None if it has none."""
-    for rule in config.rules if config else []:
-        if rule.alert == name:
-            return rule.to_spec()
-    return None
+    """The running pipelines file's rule (or event rule) of that name, None if none."""
+    rules = [*config.rules, *config.event_rules] if config else []
+    return next((rule.to_spec() for rule in rules if rule.alert == name), None)
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where the history is: the broker, its credentials and the metrics topic."""
+    """Where the history is: the broker, its credentials and the topics' prefix."""
 
     broker: str
     credentials: str
-    topic: str
+    prefix: str
     group: str
 
     @classmethod
@@ -115,7 +124,7 @@ class Source:
         return cls(
             settings.broker,
             settings.broker_credentials,
-            settings.topic_prefix + "metrics",
+            settings.topic_prefix,
             f"{settings.app_id}-backtest",
         )
 
@@ -127,9 +136,10 @@ class ReadStats:
 
 
 def read_history(
-    source: Source, start: float, end: float, stats: ReadStats, timeout: float
-) -> Iterator[list[Sample]]:
-    """The samples of each record that may hold samples of [start, end), in batches."""
+    source: Source, events: bool, start: float, end: float, stats: ReadStats, timeout: float
+) -> Iterator[list[Item]]:
+    """The samples (or, with ``events``, the events) of each record that may hold some of
+    [start, end), a record at a time."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap_servers(source.broker),
@@ -141,7 +151,7 @@ def read_history(
         }
     )
     try:
-        yield from _read(consumer, source, start, end, stats, timeout)
+        yield from _read(consumer, source, events, start, end, stats, timeout)
     finally:
         consumer.close()
 
@@ -149,12 +159,14 @@ def read_history(
 def _read(
     consumer: Consumer,
     source: Source,
+    events: bool,
     start: float,
     end: float,
     stats: ReadStats,
     timeout: float,
-) -> Iterator[list[Sample]]:
-    topic, where = source.topic, f"the broker at {source.broker}"
+) -> Iterator[list[Item]]:
+    topic = source.prefix + ("events" if events else "metrics")
+    where = f"the broker at {source.broker}"
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
@@ -171,7 +183,7 @@ def _read(
         return
     consumer.assign(assigned)
     done: set[int] = set()
-    decoder = SampleDecoder()
+    decode = decode_events if events else SampleDecoder().decode
     stop_ms = (end + LATENESS) * 1000
     deadline = time.monotonic() + timeout
     while len(done) < len(assigned):
@@ -195,14 +207,14 @@ def _read(
             stats.records += 1
             key = msg.key()
             try:
-                samples, bad = decoder.decode(
+                items, bad = decode(
                     msg.value(), key.decode() if key else None, stamp / 1000 if kind else end
                 )
             except WireError:
                 stats.rejected += 1
                 continue
             stats.rejected += len(bad)
-            yield samples
+            yield items
 
 
 def backtest(
@@ -219,15 +231,17 @@ def backtest(
     began = time.monotonic()
     new = RuleRun(candidate)
     old = None if current is None else new if current == candidate else RuleRun(current)
+    if old is not None and old.reads_events != new.reads_events:
+        old = None  # a metric rule and an event rule of one name: nothing to compare
     runs = [new] if old is None or old is new else [new, old]
-    windows = [r.spec.window for r in runs if r.spec.kind != "anomaly"]
-    first = min((start - start % w for w in windows), default=start)
+    windowed = [r.spec for r in runs if isinstance(r.spec, ThresholdSpec | PredictSpec)]
+    first = min((start - start % s.window for s in windowed), default=start)
     replay = Replay(runs, start=first)
     stats = ReadStats()
-    for samples in read_history(source, first, end, stats, timeout):
+    for items in read_history(source, new.reads_events, first, end, stats, timeout):
         if tenant is not None:
-            samples = [s for s in samples if s.tenant == tenant]
-        replay.add(samples, until=end)
+            items = [s for s in items if s.tenant == tenant]
+        replay.add(items, until=end)
     replay.finish(end)
     elapsed = time.monotonic() - began
     return {
@@ -376,11 +390,13 @@ def _range(start: Any, end: Any, now: float) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def register(app: Any, settings: Settings, config: PipelinesConfig) -> None:
+def register(app: Any, settings: Settings, configs: TenantConfigs) -> None:
     """Serve ``POST /api/v1/backtest`` on the worker's Faust app: ``{"rule": {...} |
     "yaml", "from", "to"?, "tenant"?}`` answers the report of ``alertstream backtest
     --json``; 422 lists every reason a rule or range is refused, 502 says the history
-    could not be read.  (The web imports stay here: the CLI does not need them.)"""
+    could not be read.  The current rule is the one the worker runs for the tenant named
+    (its own config's), else the pipelines file's.  (The web imports stay here: the CLI
+    does not need them.)"""
     from faust.web import Request, Response, View
 
     from app.web import json_response
@@ -400,7 +416,8 @@ def register(app: Any, settings: Settings, config: PipelinesConfig) -> None:
                 return json_response(
                     {"status": "error", "error": "invalid backtest", "errors": exc.errors}, 422
                 )
-            current = current_rule(config, candidate.alert)
+            running = configs.config_for(tenant) if tenant else configs.base
+            current = current_rule(running, candidate.alert)
             source = Source.from_settings(settings)
             try:
                 report = await asyncio.get_running_loop().run_in_executor(

@@ -125,12 +125,14 @@ def receivers_from_channels(channels: Any) -> list[dict[str, Any]]:
 def tenant_config(receivers: list[dict[str, Any]]) -> dict[str, Any]:
     """A tenant config (``PUT /api/v1/config/{tenant}``) sending every alert to every one
     of ``receivers``: the root route names the first, child routes with ``continue``
-    fan out to all of them."""
+    fan out to all of them.  No ``group_wait``: the seed's ``send_alert`` notified at
+    once."""
     names = [r["name"] for r in receivers]
     return {
         "route": {
             "receiver": names[0],
             "group_by": ["alertname"],
+            "group_wait": "0s",
             "routes": [{"receiver": n, "continue": True} for n in names],
         },
         "receivers": receivers,

@@ -1,10 +1,11 @@
 """Backtest: replay recorded samples through rules and say what they would have fired.
 
 The replay drives the live path's own evaluators (``RuleEvaluator`` for threshold and
-predict rules, ``AnomalyEvaluator`` for anomaly rules) with event time as their clock:
-the ``now`` they are given is the newest sample timestamp of the tenant, so windows
-close, ``for:`` durations count and idle tenants close exactly as the worker does on a
-live stream whose samples carry the wall-clock time.  Each tenant gets its own
+predict rules, ``AnomalyEvaluator`` for anomaly rules, ``EventEvaluator`` for event
+rules over `events`) with event time as their clock: the ``now`` they are given is the
+newest sample (or event) timestamp of the tenant, so windows close, ``for:`` durations
+count and idle tenants close exactly as the worker does on a live stream whose records
+carry the wall-clock time.  Each tenant gets its own
 evaluators (the worker keeps a clock per tenant too), so one tenant's history read
 ahead of another's cannot move the other's clock.
 
@@ -31,10 +32,15 @@ from typing import Any
 from models.alerting.alert import FIRING, Alert
 from models.rules.anomaly import AnomalyEvaluator
 from models.rules.evaluator import RuleEvaluator
+from models.rules.event import Event
+from models.rules.event_eval import EventEvaluator
+from models.rules.events import EventRuleSpec, EventSpec
 from models.rules.sample import LabelKey, Sample
 from models.rules.spec import AnomalySpec, PredictSpec, ThresholdSpec
 
-BacktestSpec = ThresholdSpec | PredictSpec | AnomalySpec
+BacktestSpec = ThresholdSpec | PredictSpec | AnomalySpec | EventSpec
+Evaluator = RuleEvaluator | AnomalyEvaluator | EventEvaluator
+Item = Sample | Event
 _OWN_LABELS = ("alertname", "severity")  # set by the rule, not by the series
 
 
@@ -70,34 +76,48 @@ class RuleRun:
 
     def __init__(self, spec: BacktestSpec) -> None:
         self.spec = spec
-        self.evaluators: dict[str, RuleEvaluator | AnomalyEvaluator] = {}
+        self.reads_events = isinstance(spec, EventRuleSpec)  # else samples of `metrics`
+        self.evaluators: dict[str, Evaluator] = {}
         self.intervals: list[Interval] = []
         self.open: dict[str, Interval] = {}  # alert fingerprint -> its open interval
         self.alerts = 0  # alert records the worker would have produced
 
-    def _evaluator(self, tenant: str) -> RuleEvaluator | AnomalyEvaluator:
+    def _evaluator(self, tenant: str) -> Evaluator:
         ev = self.evaluators.get(tenant)
         if ev is None:
             spec = self.spec
-            ev = AnomalyEvaluator([spec]) if spec.kind == "anomaly" else RuleEvaluator([spec])
+            if isinstance(spec, EventRuleSpec):
+                ev = EventEvaluator([spec])
+            elif isinstance(spec, AnomalySpec):
+                ev = AnomalyEvaluator([spec])
+            else:
+                ev = RuleEvaluator([spec])
             self.evaluators[tenant] = ev
         return ev
 
-    def add(self, tenant: str, samples: Sequence[Sample], clock: float) -> None:
-        """One record's samples of one tenant, then the windows due by ``clock``."""
+    def add(self, tenant: str, items: Sequence[Item], clock: float) -> None:
+        """One record's samples (or events) of one tenant, then what is due by ``clock``
+        (the timer pass of the live agent)."""
         ev = self._evaluator(tenant)
         if isinstance(ev, AnomalyEvaluator):
-            self._observe(ev.add(samples, clock), clock)
-            return
-        ev.add(samples, clock)
-        self._observe(ev.close(clock)[0], clock)
+            self._observe(ev.add(items, clock), clock)
+        elif isinstance(ev, EventEvaluator):
+            self._observe(ev.add(items, clock), clock)
+            self._observe(ev.tick(clock), clock)
+        else:
+            ev.add(items, clock)
+            self._observe(ev.close(clock)[0], clock)
 
     def finish(self, until: float) -> None:
-        """Close every window that ends by ``until``, as an idle tenant's are closed."""
+        """What is due by ``until`` once every tenant is idle: windows closed, absences
+        noticed, as the worker does when the wall clock passes ``until``."""
         for ev in self.evaluators.values():
             if isinstance(ev, RuleEvaluator):
                 ev.last_seen.clear()
                 self._observe(ev.close(until)[0], until)
+            elif isinstance(ev, EventEvaluator):
+                ev.last_seen.clear()
+                self._observe(ev.tick(until), until)
 
     def _observe(self, alerts: Iterable[Alert], clock: float) -> None:
         for alert in alerts:
@@ -145,9 +165,10 @@ class Replay:
         self.clock: dict[str, float] = {}  # tenant -> newest sample timestamp
         self.samples = 0
 
-    def add(self, samples: Sequence[Sample], until: float = math.inf) -> None:
-        """One record's samples; those outside [start, until) are not part of the history."""
-        by_tenant: dict[str, list[Sample]] = {}
+    def add(self, samples: Sequence[Item], until: float = math.inf) -> None:
+        """One record's samples or events (as the runs read); those outside
+        [start, until) are not part of the history."""
+        by_tenant: dict[str, list[Item]] = {}
         for s in samples:
             if self.start <= s.ts < until:
                 by_tenant.setdefault(s.tenant, []).append(s)

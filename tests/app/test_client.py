@@ -3,11 +3,13 @@ as the seed's examples write them; the seed's notification_channels become recei
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import uuid
 
+import orjson
 import pytest
 from conftest import ROOT, read_topic
 
@@ -78,6 +80,38 @@ async def test_create_and_send_alert_round_trip(make_worker, receiver, broker, m
     assert got["annotations"] == {"description": "disk / is 97% full", "source": "cron"}
     assert got["fingerprint"] == alert.fingerprint
     assert payload["tenant"] == "acme" and payload["status"] == "firing"
+
+    # the seed's second example: its channels become tenant sec's receivers through the
+    # worker's API (ALERTSTREAM_URL), before its first alert goes out
+    monkeypatch.setenv("ALERTSTREAM_URL", worker.url)
+    get_alerts_system(
+        {
+            "notification_channels": {
+                "slack": {
+                    "enabled": True,
+                    "webhook_url": receiver.url,
+                    "default_channel": "#security",
+                },
+                "email": {"enabled": False},
+            }
+        }
+    )
+    alert = create_alert(
+        name="PrivilegeEscalation",
+        description="ada became admin, then exported the customer table",
+        severity=AlertSeverity.CRITICAL,
+        source="audit-log",
+        tenant_id="sec",
+        labels={"user": "ada"},
+    )
+    assert await asyncio.to_thread(send_alert, alert) is True
+    arrived = await receiver.wait_for(3, timeout=30)
+    assert len(arrived) == 3, worker.log()
+    slack = arrived[2]
+    assert slack["channel"] == "#security"
+    assert "PrivilegeEscalation" in slack["text"]  # the title
+    shown = orjson.dumps(slack["attachments"]).decode()
+    assert "ada became admin, then exported the customer table" in shown
 
 
 def test_create_alert_rejects_what_the_pipeline_would_reject():
@@ -171,6 +205,7 @@ def test_seed_channels_become_receivers_checked_by_the_receiver_schema():
     assert slack["slack_configs"][0]["api_url"] == SEED_CHANNELS["slack"]["webhook_url"]
     assert slack["slack_configs"][0]["channel"] == "#alerts"
     config = tenant_config([email, slack])
+    assert config["route"]["group_wait"] == "0s"
     assert config["route"]["routes"] == [
         {"receiver": "email", "continue": True},
         {"receiver": "slack", "continue": True},

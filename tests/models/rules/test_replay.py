@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
+from app.config.event_rules import EventRule
 from app.config.rules import AnomalyRule, ThresholdRule
 from models.alerting.alert import FIRING
 from models.rules.backtest import Interval, Replay, RuleRun, compare
 from models.rules.evaluator import RuleEvaluator
+from models.rules.event import Event
 from models.rules.sample import Sample
 
 
@@ -156,3 +159,37 @@ def test_compare_pairs_each_interval_once():
     # one long current interval overlapping two candidate ones: one changed, one added
     diff = compare([iv(100, 500)], [iv(100, 200), iv(300, 500)])
     assert len(diff.changed) == 1 and len(diff.added) == 1 and not diff.removed
+
+
+def event_rule(**kw):
+    return TypeAdapter(EventRule).validate_python(kw).to_spec()
+
+
+def events(kind: str, at: list[float], **labels: str) -> list[Event]:
+    return [Event(tenant="acme", type=kind, ts=t, labels=labels) for t in at]
+
+
+def test_event_rules_replay_through_the_event_evaluator():
+    logins = event_rule(
+        alert="LoginFailures",
+        kind="count",
+        match={"type": "login_failed"},
+        group_by=["user"],
+        window="5m",
+        condition=">= 5",
+    )
+    heartbeat = event_rule(
+        alert="ServiceDown", kind="absence", match={"type": "heartbeat"}, **{"for": "2m"}
+    )
+    history = sorted(
+        events("login_failed", [1000, 1030, 1060, 1090, 1120], user="ada")
+        + events("login_failed", [1000, 1100, 1200, 1250], user="bob")
+        + events("heartbeat", [1000 + 30 * i for i in range(5)] + [1500, 1530]),
+        key=lambda e: e.ts,
+    )
+    counted, absent = replay([logins, heartbeat], history, until=1600.0)
+    [fired] = counted.intervals
+    assert fired.labels["user"] == "ada" and fired.starts_at == 1120.0
+    [down] = absent.intervals
+    # the last heartbeat before the gap at 1120: absent for 2m at 1240, back at 1500
+    assert (down.starts_at, down.resolved_at) == (1240.0, 1500.0)
