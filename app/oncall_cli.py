@@ -53,20 +53,10 @@ def cmd_who(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import yaml
-
+    from app.cli import convert_file
     from app.oncall_import import import_oncall
 
-    try:
-        with open(args.file) as f:
-            sections, warnings = import_oncall(json.load(f))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    for w in warnings:
-        print(f"{args.file}: not converted: {w}", file=sys.stderr)
-    print(yaml.safe_dump(sections, sort_keys=False), end="")
-    return 0
+    return convert_file(args.file, lambda text: import_oncall(json.loads(text)))
 
 
 def register(sub: Any) -> None:

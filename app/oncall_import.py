@@ -285,5 +285,8 @@ class OncallImport:
 
 def import_oncall(data: Any) -> tuple[dict[str, Any], list[str]]:
     """(sections for pipelines.yaml, what was not converted and why)."""
-    conversion = OncallImport(data)
-    return conversion.run(), conversion.warnings
+    try:
+        conversion = OncallImport(data)
+        return conversion.run(), conversion.warnings
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not in Grafana OnCall's API shape: {exc!r}") from None

@@ -71,9 +71,7 @@ def test_mistakes_name_file_line_and_key():
     ]
 
 
-def test_references_and_duplicates_are_checked_together():
-    [error] = errors_of(
-        """oncall:
+REFERENCES = """oncall:
   users: [{name: a}, {name: a}, {name: b}]
   teams: [{name: t, members: [a, zed]}]
   schedules:
@@ -81,21 +79,15 @@ def test_references_and_duplicates_are_checked_together():
       layers: [{start: 2026-01-05T09:00:00, users: [a, [b, yan]]}]
       overrides:
         - {user: xo, start: 2026-01-06T09:00:00, end: 2026-01-07T09:00:00}
-        - {user: a, users: [b], start: 2026-01-06T09:00:00, end: 2026-01-07T09:00:00}
 """
-    )
-    assert error.startswith("p.yaml:11: oncall.schedules[0].overrides[1]: name either")
-    [error] = errors_of(
-        """oncall:
-  users: [{name: a}, {name: a}, {name: b}]
-  teams: [{name: t, members: [a, zed]}]
-  schedules:
-    - name: s
-      layers: [{start: 2026-01-05T09:00:00, users: [a, [b, yan]]}]
-      overrides: [{user: xo, start: 2026-01-06T09:00:00, end: 2026-01-05T09:00:00}]
-"""
-    )
+
+
+def test_references_and_duplicates_are_checked_together():
+    [error] = errors_of(REFERENCES)
     assert error == (
         'p.yaml:3: oncall: user "a" is not unique; teams[0] "t": unknown user "zed"; '
         'schedules[0].layers[0]: unknown user "yan"; schedules[0].overrides[0]: unknown user "xo"'
     )
+    both = "        - {user: a, users: [b], start: 2026-01-06T09:00:00, end: 2026-01-07T09:00:00}\n"
+    [error] = errors_of(REFERENCES + both)
+    assert error.startswith("p.yaml:11: oncall.schedules[0].overrides[1]: name either")
