@@ -189,6 +189,9 @@ async def _run(pipelines: str, data_dir: Path) -> int:
             f"worker   http://127.0.0.1:{web_port}  (/healthz, /api/v1/alerts?tenant=demo, "
             f"/table/alerts; log {data_dir / 'worker.log'})"
         )
+        print(  # what app.client reads when the seed's examples name no address
+            f"client   export ALERTSTREAM_BROKER={broker} ALERTSTREAM_URL=http://127.0.0.1:{web_port}"
+        )
         print("starting the worker...", flush=True)
         try:
             if await _wait_healthy(f"http://127.0.0.1:{web_port}", worker, stop):
