@@ -76,7 +76,10 @@ class DirectoryRoster:
         return list(self.directory.team(name).members)
 
     def skills(self, user: str) -> frozenset[str]:
-        return frozenset(self.directory.user(user).skills)
+        try:
+            return frozenset(self.directory.user(user).skills)
+        except KeyError:
+            return frozenset()
 
 
 class Plan:
@@ -287,29 +290,36 @@ class Escalations:
     def _recipients(
         self, partition: int, chain: Chain, policy: Policy, a: Action
     ) -> tuple[list[str], str]:
+        """The receivers a page goes to, and why it is not everyone asked for. Names the
+        config no longer has (a tenant's config changed since) page nobody, said so."""
         target = a.target
         assert target is not None
-        labels = self._labels(chain)
-        skills = [self._render(s, labels) for s in target.skills]
+        plan = self.plan(chain.tenant)
+        skills = [self._render(s, self._labels(chain)) for s in target.skills]
         ckey = f"rr/{chain.tenant}/{policy.name}/{a.step}"
         load = self._load() if target.pick == LEAST_LOADED else None
-        roster = self.plan(chain.tenant).roster
-        found = candidates(target, roster, a.at)
+        try:
+            found = candidates(target, plan.roster, a.at)
+        except (KeyError, ValueError) as exc:  # a schedule or team no longer defined
+            return [], f"({exc})"
         choice = pick(
-            target, found, cursor=self.cursors.get(ckey, 0), load=load, skills=skills, roster=roster
+            target,
+            found,
+            cursor=self.cursors.get(ckey, 0),
+            load=load,
+            skills=skills,
+            roster=plan.roster,
         )
         if target.pick in (ROUND_ROBIN, LEAST_LOADED) and a.kind == NOTIFY:
             self.cursors[ckey] = choice.cursor
             self._dirty[ckey] = partition
-        receivers_here = self.plan(chain.tenant).receivers
-        if choice.kind == "receivers" or (a.kind == REASSIGN and target.names[0] in receivers_here):
-            return list(choice.names), choice.why
-        receivers = []
-        missing = []
-        for user in choice.names:
-            name = USER_RECEIVER.format(user)
-            (receivers if name in receivers_here else missing).append(name)
-        why = choice.why + (f"; no contact methods for {missing}" if missing else "")
+        if choice.kind == "receivers" or (a.kind == REASSIGN and target.names[0] in plan.receivers):
+            names = list(choice.names)
+        else:
+            names = [USER_RECEIVER.format(user) for user in choice.names]
+        receivers = [n for n in names if n in plan.receivers]
+        missing = [n for n in names if n not in plan.receivers]
+        why = choice.why + (f"; no receiver or contact methods for {missing}" if missing else "")
         return receivers, f"({why.strip('; ')})" if why.strip("; ") else ""
 
     def _load(self) -> dict[str, int]:

@@ -11,8 +11,8 @@ own candidates. Then ``pick``:
   broken in round-robin order.
 
 ``skills`` (already rendered from the alert's labels) keep only the candidates who have
-every one; when nobody has them all, every candidate stays (paging someone beats paging
-no one) and the reason says so.
+every one (compared case-blind); when nobody has them all, every candidate stays
+(paging someone beats paging no one) and the reason says so.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def pick(
     kind = "receivers" if target.kind == "receivers" else "users"
     why = ""
     pool = list(found)
-    wanted = {s for s in skills if s}
+    wanted = {s.lower() for s in skills if s}  # tags compare case-blind
     if wanted and roster is not None:
-        skilled = [u for u in pool if wanted <= roster.skills(u)]
+        skilled = [u for u in pool if wanted <= {s.lower() for s in roster.skills(u)}]
         if skilled:
             pool = skilled
         else:

@@ -9,6 +9,10 @@ notifies no receiver of its own (``none``): only the policy pages.
    page, and one through a signed action link (a forged link is refused), are never
    paged again: checked once the groups that started with them have been paged by b
    and c (the same path, later).
+Policy ``people`` (another route): a team's members with the skill the alert's
+``component`` label names, in turn (round robin), each paged by Slack direct message
+built from their contact methods.
+
 Then a reassign and a snooze through the HTTP API page hook-c again (at once, and
 when the snooze ends), and a reassign without ``to`` is refused with 422.
 
@@ -45,6 +49,9 @@ route:
   group_interval: 1s
   repeat_interval: 4h
   escalation: chain
+  routes:
+    - matchers: ['team="dba"']
+      escalation: people
 receivers:
   - name: none
   - name: hook-a
@@ -61,6 +68,18 @@ escalation_policies:
       - notify: {{receivers: [hook-b]}}
         wait: {int(WAIT * 1000)}ms
       - notify: {{receivers: [hook-c]}}
+  - name: people
+    steps:
+      - notify: {{team: dba, pick: round_robin, skills: ["{{{{ .Labels.component }}}}"]}}
+oncall:
+  users:
+    - {{name: alice, slack_id: UALICE, skills: [pg]}}
+    - {{name: bob, slack_id: UBOB, skills: [PG, kafka]}}
+    - {{name: carol, slack_id: UCAROL, skills: [kafka]}}
+  teams:
+    - {{name: dba, members: [alice, bob, carol]}}
+escalation_contacts:
+  slack: {{api_url: "${{HOOK_D}}"}}
 """
 
 
@@ -100,10 +119,10 @@ async def escalation(url: str, group: str) -> dict:
 
 
 async def test_escalation_steps_ack_and_kill(make_worker, broker):
-    hooks = {n: WebhookReceiver() for n in "abc"}
+    hooks = {n: WebhookReceiver() for n in "abcd"}
     for h in hooks.values():
         await h.start()
-    a, b, c = hooks["a"], hooks["b"], hooks["c"]
+    a, b, c, d = hooks["a"], hooks["b"], hooks["c"], hooks["d"]
     env = {f"HOOK_{n.upper()}": h.url for n, h in hooks.items()}
     env |= {"ALERTSTREAM_TICK": "0.1", "ALERTSTREAM_SLACK_SIGNING_SECRET": SECRET}
     env |= {"ALERTSTREAM_ACTION_LINK_KEY": LINK_KEY.decode()}
@@ -113,14 +132,18 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
         await worker.ready()
         client = get_alerts_system({"broker": broker, "topic_prefix": worker.namespace + "."})
 
-        def fire(*names: str) -> None:
+        def fire(*names: str, **labels: str) -> None:
             ends = time.time() + 3600
-            batch = [{"labels": {"alertname": n, "tenant": "acme"}, "ends_at": ends} for n in names]
+            batch = [
+                {"labels": {"alertname": n, "tenant": "acme", **labels}, "ends_at": ends}
+                for n in names
+            ]
             client.producer.produce(worker.topic("alerts"), orjson.dumps(batch), b"acme")
             assert client.producer.flush(10) == 0
 
         steady = [f"Steady{i}" for i in range(10)]
         fire(*steady, "Acked", "Linked")
+        fire(*(f"Team{i}" for i in range(4)), team="dba", component="pg")
         acked, linked = key("Acked"), key("Linked")
         assert await eventually(lambda: first(a, acked) and first(a, linked), 60), worker.log()
         body, headers = click(acked)
@@ -157,6 +180,10 @@ async def test_escalation_steps_ack_and_kill(make_worker, broker):
         by_link = await escalation(worker.url, linked)
         assert by_link["status"] == "acknowledged" and by_link["acked_by"] == "bob", by_link
         assert [x["action"] for x in state["actions"]].count("cancelled") == 2, state
+
+        # the team's people with the alert's skill, in turn, by Slack direct message
+        assert await eventually(lambda: len(d.requests) >= 4, 20), (d.requests, worker.log())
+        assert Counter(doc["channel"] for doc in d.requests) == {"UALICE": 2, "UBOB": 2}
 
         # reassign and snooze through the API: the reassigned group pages hook-c at once,
         # the snoozed (exhausted) one pages its last level, hook-c, again after 1 s
