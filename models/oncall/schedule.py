@@ -5,8 +5,10 @@ A ``Layer`` is one rotation. Its ``handoff`` rule (an RRULE such as ``FREQ=WEEKL
 next entry of ``users`` (an entry is one person or a group on call together); an
 optional ``active`` rule with a ``duration`` limits the layer to those windows (e.g.
 ``FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR`` for 8 h: weekdays 09:00-17:00 when ``start`` is at
-09:00). Rules run on the wall clock of the layer's time zone: a daily 09:00 handoff stays
-at 09:00 local across a daylight-saving change, so that turn lasts 23 or 25 hours. As
+09:00; a window longer than the gap to the next one ends where the next begins).
+
+Rules run on the wall clock of the layer's time zone: a daily 09:00 handoff stays at
+09:00 local across a daylight-saving change, so that turn lasts 23 or 25 hours. As
 RFC 5545 (3.3.5) reads local times, one that exists twice is its first occurrence and
 one that does not exist (in the spring gap) takes the UTC offset before the gap
 (02:30 on a night the clocks go from 02:00 to 03:00 is 03:30 after it).
@@ -228,10 +230,12 @@ class Layer:
         out = []
         i = max(w.index_at(start), 0)
         while i < len(w.utc) and w.utc[i] < end:
-            a, b = max(w.utc[i], start), min(self._window_end(i), end)
+            w.extend_past(w.utc[i])
+            # a window longer than the gap to the next one ends where the next begins
+            nxt = w.utc[i + 1] if i + 1 < len(w.utc) else end
+            a, b = max(w.utc[i], start), min(self._window_end(i), nxt, end)
             if a < b:
                 out.append((a, b))
-            w.extend_past(w.utc[i])
             i += 1
         return out
 

@@ -294,7 +294,11 @@ def schedules(draw) -> Schedule:
     layers = []
     for i in range(draw(st.integers(1, 3))):
         users = draw(st.lists(st.sampled_from("abcde"), min_size=1, max_size=4))
-        active = draw(st.sampled_from([None, "daily", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"]))
+        active = draw(
+            st.sampled_from(
+                [None, "daily", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "FREQ=HOURLY;INTERVAL=5"]
+            )
+        )  # 5-hourly windows of up to 12 h overlap: each one ends where the next begins
         layers.append(
             Layer(
                 f"l{i}",
