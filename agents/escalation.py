@@ -81,6 +81,12 @@ class DirectoryRoster:
         except KeyError:
             return frozenset()
 
+    def working(self, user: str, at: float) -> bool:
+        try:
+            return bool(self.directory.user(user).working(datetime.fromtimestamp(at, UTC)))
+        except KeyError:
+            return True
+
 
 class Plan:
     """What one config says about escalation: its policies, which route escalates by
@@ -309,6 +315,7 @@ class Escalations:
             load=load,
             skills=skills,
             roster=plan.roster,
+            at=a.at,
         )
         if target.pick in (ROUND_ROBIN, LEAST_LOADED) and a.kind == NOTIFY:
             self.cursors[ckey] = choice.cursor

@@ -12,6 +12,7 @@
             active_time_intervals: [business-hours]
           - notify: {team: dba, pick: least_loaded, skills: ["{{ .Labels.component }}"]}
             if: not_resolved
+          - notify: {team: dba, working_hours: true}   # whoever is at work now
           - wait: 30m                   # a step may only wait
 
 Each step names one target (``receivers``, ``users``, ``schedule`` or ``team``), how to
@@ -55,6 +56,7 @@ class NotifyConfig(BaseModel):
     team: str | None = None
     pick: str = ALL
     skills: list[str] = []
+    working_hours: bool = False  # only people within their working hours, if any are
 
     @model_validator(mode="after")
     def _one_target(self) -> NotifyConfig:
@@ -88,7 +90,7 @@ class NotifyConfig(BaseModel):
         else:
             kind = "receivers" if self.receivers else "users"
             names = tuple(self.receivers or self.users)
-        return Target(kind, names, self.pick, tuple(self.skills))
+        return Target(kind, names, self.pick, tuple(self.skills), self.working_hours)
 
 
 class StepConfig(BaseModel):

@@ -57,12 +57,14 @@ class Target:
     """Who a step pages. ``kind``: receivers, users, schedule or team (``names`` are
     theirs); ``pick``: all, round_robin (the next candidate each time) or least_loaded
     (fewest open acknowledged chains); ``skills``: templates rendered from the alert's
-    labels, and only candidates with every skill are kept."""
+    labels, and only candidates with every skill are kept; ``working_hours``: only
+    those within their working hours (in their time zone) at the step's due time."""
 
     kind: str
     names: tuple[str, ...]
     pick: str = "all"
     skills: tuple[str, ...] = ()
+    working_hours: bool = False  # only people within their working hours, if any are
 
 
 @dataclass(frozen=True, slots=True)

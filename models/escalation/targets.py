@@ -10,7 +10,9 @@ own candidates. Then ``pick``:
 * ``least_loaded``: the candidate with the fewest open acknowledged chains, ties
   broken in round-robin order.
 
-``skills`` (already rendered from the alert's labels) keep only the candidates who have
+``working_hours`` keeps only the candidates within their working hours (each in their
+own time zone) at the step's due time, and ``skills`` (already rendered from the
+alert's labels) keep only the candidates who have
 every one (compared case-blind); when nobody has them all, every candidate stays
 (paging someone beats paging no one) and the reason says so.
 """
@@ -35,6 +37,10 @@ class Roster(Protocol):
         ...
 
     def skills(self, user: str) -> frozenset[str]: ...
+
+    def working(self, user: str, at: float) -> bool:
+        """Is ``at`` within the user's working hours (in their time zone)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +70,27 @@ def pick(
     load: Mapping[str, int] | None = None,
     skills: Sequence[str] = (),
     roster: Roster | None = None,
+    at: float = 0.0,
 ) -> Choice:
-    """Choose from ``found`` (the target's candidates) by the target's ``pick``."""
+    """Choose from ``found`` (the target's candidates, at ``at``) by the target's
+    ``working_hours``, ``skills`` and ``pick``."""
     kind = "receivers" if target.kind == "receivers" else "users"
     why = ""
     pool = list(found)
+    if target.working_hours and roster is not None and pool:
+        working = [u for u in pool if roster.working(u, at)]
+        if working:
+            pool = working
+        else:
+            why = "nobody is within working hours; paging every candidate"
     wanted = {s.lower() for s in skills if s}  # tags compare case-blind
     if wanted and roster is not None:
         skilled = [u for u in pool if wanted <= {s.lower() for s in roster.skills(u)}]
         if skilled:
             pool = skilled
         else:
-            why = f"nobody has skills {sorted(wanted)}; paging every candidate"
+            note = f"nobody has skills {sorted(wanted)}; paging every candidate"
+            why = f"{why}; {note}" if why else note
     if not pool:
         return Choice(kind, (), cursor, why or "no candidates")
     if target.pick == ALL:

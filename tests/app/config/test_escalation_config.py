@@ -44,7 +44,7 @@ escalation_policies:
         active_time_intervals: [office]
   - name: web
     steps:
-      - notify: {users: [alice, bob], pick: round_robin}
+      - notify: {users: [alice, bob], pick: round_robin, working_hours: true}
 """
 
 
@@ -56,6 +56,7 @@ def test_policies_routes_and_contacts_build():
     team = db.steps[1]
     assert team.when == NOT_RESOLVED and team.active_time_intervals == ("office",)
     assert team.target.skills == ("{{ Labels.component }}",)
+    assert config.escalation_policies[1].build().steps[0].target.working_hours
     by_route = route_policies(config.route)
     assert sorted(by_route.values()) == ["db", "db", "web"]  # the db child inherits
     users = {r.name: r for r in config.receivers if r.name.startswith("user:")}

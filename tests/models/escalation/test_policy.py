@@ -210,6 +210,21 @@ def test_least_loaded_and_skills():
     assert nobody.names == ("ann", "cy") and "nobody has skills" in nobody.why
 
 
+def test_working_hours_keep_who_is_at_work_else_everyone():
+    class Roster:
+        def skills(self, user):
+            return frozenset()
+
+        def working(self, user, at):  # ann works the first half of each 100 s, bob the second
+            return (at % 100 < 50) == (user == "ann")
+
+    target = Target("team", ("dba",), working_hours=True)
+    assert pick(target, ["ann", "bob"], roster=Roster(), at=10.0).names == ("ann",)
+    assert pick(target, ["ann", "bob"], roster=Roster(), at=60.0).names == ("bob",)
+    alone = pick(target, ["ann"], roster=Roster(), at=60.0)
+    assert alone.names == ("ann",) and "nobody is within working hours" in alone.why
+
+
 def test_action_links_are_signed_and_expire():
     key = b"k" * 32
     token = sign(key, link_claims("ack", "acme", '{}:{a="b"}', "ada", 1000.0))
