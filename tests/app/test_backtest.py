@@ -25,8 +25,17 @@ RULE = {
     "for": "10s",
     "condition": "> 80",
 }
+LOGINS = {
+    "alert": "LoginFailures",
+    "kind": "count",
+    "match": {"type": "login_failed"},
+    "group_by": ["user"],
+    "window": "1m",
+    "condition": ">= 3",
+}
 PIPELINES = f"""
 rules: [{orjson.dumps(RULE).decode()}]
+event_rules: [{orjson.dumps(LOGINS).decode()}]
 route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s}}
 receivers: [{{name: hook, webhook_configs: [{{url: "${{HOOK}}"}}]}}]
 """
@@ -54,6 +63,19 @@ def record(broker: str, topic: str, base: float) -> None:
     assert producer.flush(30) == 0
 
 
+def record_events(broker: str, topic: str, base: float) -> None:
+    """ada fails to log in 3 times in 20 s, bob twice, then a minute of other events."""
+    producer = Producer({"bootstrap.servers": broker.removeprefix("kafka://")})
+    logins = [(0, "ada"), (5, "bob"), (10, "ada"), (20, "ada"), (40, "bob")]
+    history = [(t, "login_failed", u) for t, u in logins] + [
+        (t, "login_ok", "eve") for t in range(50, 130, 10)
+    ]
+    for t, kind, user in history:
+        event = {"type": kind, "labels": {"user": user}, "ts": base + t}
+        producer.produce(topic, orjson.dumps(event), b"acme", timestamp=int((base + t) * 1000))
+    assert producer.flush(30) == 0
+
+
 def intervals(run: dict) -> list[tuple[str, float, float | None, int]]:
     return sorted(
         (i["labels"]["host"], i["starts_at"], i["resolved_at"], i["firings"]) for i in run["fired"]
@@ -68,6 +90,7 @@ async def test_backtest_reproduces_the_live_rule_and_shows_a_changed_threshold(
     await worker.ready()
     base = float(int(time.time()) // 10 * 10 - 600)  # ten minutes ago, on a window start
     record(broker, worker.topic("metrics"), base)
+    record_events(broker, worker.topic("events"), base)
     for var in ("ALERTSTREAM_BROKER", "ALERTSTREAM_PIPELINES", "ALERTSTREAM_TOPIC_PREFIX", "HOOK"):
         monkeypatch.setenv(var, worker.env[var])
     window = ["--from", str(base), "--to", str(base + 130), "--tenant", "acme", "--json"]
@@ -79,13 +102,28 @@ async def test_backtest_reproduces_the_live_rule_and_shows_a_changed_threshold(
     assert intervals(live["candidate"]) == [("a", base, base + 36, 5), ("b", base + 90, None, 5)]
     assert live["read"]["samples"] == 360 and live["diff"]["unchanged"] == 2
 
+    # an event rule over the `events` topic: ada's third failure fires, bob's two do not
+    assert main(["backtest", "--rule", "LoginFailures", *window]) == 0
+    logins = orjson.loads(capsys.readouterr().out)["candidate"]
+    [fired] = logins["fired"]
+    assert (fired["labels"]["user"], fired["starts_at"]) == ("ada", base + 20)
+    assert fired["resolved_at"] is not None and logins["alerts"] == 2
+
     # what the worker produced: the same alerts, to the firing evaluation
-    produced = read_topic(
-        broker, worker.topic("alerts"), want=live["candidate"]["alerts"], timeout=60
-    )
-    assert len(produced) == live["candidate"]["alerts"] == 11
-    assert Counter((a["labels"]["host"], a["status"], a["starts_at"]) for a in produced) == Counter(
-        {("a", "firing", base): 5, ("a", "resolved", base): 1, ("b", "firing", base + 90): 5}
+    want = live["candidate"]["alerts"] + logins["alerts"]
+    produced = read_topic(broker, worker.topic("alerts"), want=want, timeout=60)
+    assert len(produced) == want == 13
+    assert Counter(
+        (a["labels"].get("host") or a["labels"]["user"], a["status"], a["starts_at"])
+        for a in produced
+    ) == Counter(
+        {
+            ("a", "firing", base): 5,
+            ("a", "resolved", base): 1,
+            ("b", "firing", base + 90): 5,
+            ("ada", "firing", base + 20): 1,
+            ("ada", "resolved", base + 20): 1,
+        }
     )
 
     changed = tmp_path / "rule.yaml"
