@@ -46,6 +46,7 @@ async def _read(request: Request, local: Callable[[str], Any]) -> Response:
 
 
 async def _body(request: Request) -> dict[str, Any] | Response:
+    """The JSON object of a request, or the 400 answer that says why it is none."""
     raw = await request.read()
     if not raw.strip():
         return {}
@@ -71,6 +72,26 @@ class _IncidentView(RuntimeView):
         if self.runtime.incidents is None:
             return _error(404, "correlation is not configured (no correlation: in pipelines)")
         return None
+
+    async def submit(
+        self, request: Request, build: Callable[[dict[str, Any], list[str]], dict[str, Any]]
+    ) -> Response:
+        """Validate a change's body whole and send it as a command of the tenant."""
+        if (missing := self.stage_or_404()) is not None:
+            return missing
+        body = await _body(request)
+        if not isinstance(body, dict):  # the error answer
+            return body
+        errors: list[str] = []
+        tenant = tenant_of(request) or body.get("tenant")
+        if not isinstance(tenant, str) or not tenant:
+            errors.append("tenant: required (query parameter, X-Scope-OrgID or body)")
+        cmd = build(body, errors)
+        if errors:
+            return _error(422, "invalid request; nothing was done", errors)
+        cmd.update(tenant=tenant, user=str(body.get("user") or ""))
+        await send_commands(str(tenant), [cmd])
+        return json_response({"status": "success"}, 202)
 
 
 class Incidents(_IncidentView):
@@ -102,31 +123,18 @@ class IncidentDetail(_IncidentView):
 
 class IncidentAction(_IncidentView):
     async def post(self, request: Request, incident: str, action: str) -> Response:
-        if (missing := self.stage_or_404()) is not None:
-            return missing
         if action not in ACTIONS:
             return _error(404, f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
-        body = await _body(request)
-        if isinstance(body, Response):
-            return body
-        errors: list[str] = []
-        tenant = tenant_of(request) or body.get("tenant")
-        if not isinstance(tenant, str) or not tenant:
-            errors.append("tenant: required (query parameter, X-Scope-OrgID or body)")
-        cmd: dict[str, Any] = {
-            "op": f"incident.{action}",
-            "tenant": tenant,
-            "incident": incident,
-            "user": str(body.get("user") or ""),
-        }
-        if action == "merge":
-            cmd["sources"] = _strings(body, "sources", errors)
-        elif action == "split":
-            cmd["fingerprints"] = _strings(body, "fingerprints", errors)
-        if errors:
-            return _error(422, "invalid request; nothing was done", errors)
-        await send_commands(str(tenant), [cmd])
-        return json_response({"status": "success"}, 202)
+
+        def build(body: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+            cmd: dict[str, Any] = {"op": f"incident.{action}", "incident": incident}
+            if action == "merge":
+                cmd["sources"] = _strings(body, "sources", errors)
+            elif action == "split":
+                cmd["fingerprints"] = _strings(body, "fingerprints", errors)
+            return cmd
+
+        return await self.submit(request, build)
 
 
 class Graph(_IncidentView):
@@ -138,31 +146,19 @@ class Graph(_IncidentView):
         return await _read(request, stage.graph)
 
     async def post(self, request: Request) -> Response:
-        if (missing := self.stage_or_404()) is not None:
-            return missing
-        body = await _body(request)
-        if isinstance(body, Response):
-            return body
-        errors: list[str] = []
-        tenant = tenant_of(request) or body.get("tenant")
-        if not isinstance(tenant, str) or not tenant:
-            errors.append("tenant: required (query parameter, X-Scope-OrgID or body)")
-        for key in ("cause", "effect"):
-            if not isinstance(body.get(key), str) or not body.get(key):
-                errors.append(f"{key}: an alert kind required")
-        if body.get("action") not in ("confirm", "veto"):
-            errors.append("action: confirm or veto")
-        if errors:
-            return _error(422, "invalid request; nothing was done", errors)
-        cmd = {
-            "op": f"correlation.{body['action']}",
-            "tenant": tenant,
-            "cause": body["cause"],
-            "effect": body["effect"],
-            "user": str(body.get("user") or ""),
-        }
-        await send_commands(str(tenant), [cmd])
-        return json_response({"status": "success"}, 202)
+        def build(body: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+            for key in ("cause", "effect"):
+                if not isinstance(body.get(key), str) or not body.get(key):
+                    errors.append(f"{key}: an alert kind required")
+            if body.get("action") not in ("confirm", "veto"):
+                errors.append("action: confirm or veto")
+            return {
+                "op": f"correlation.{body.get('action')}",
+                "cause": body.get("cause"),
+                "effect": body.get("effect"),
+            }
+
+        return await self.submit(request, build)
 
 
 ROUTES: dict[str, type[RuntimeView]] = {

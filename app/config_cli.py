@@ -30,9 +30,12 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--url", help=f"a worker's HTTP API (ALERTSTREAM_URL, default {DEFAULT_URL})")
 
 
-def _call(url: str, method: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
+def call(
+    url: str, method: str, body: bytes | None = None, content_type: str = "application/yaml"
+) -> tuple[int, dict[str, Any]]:
+    """One request to a worker's HTTP API: (status, JSON answer), errors included."""
     req = urllib.request.Request(url, data=body, method=method)
-    req.add_header("Content-Type", "application/yaml")
+    req.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
@@ -57,7 +60,7 @@ def command(args: argparse.Namespace) -> int:
     routes = {"diff": ("POST", "/diff"), "apply": ("PUT", ""), "rollback": ("POST", "/rollback")}
     method, path = routes[args.action]
     try:
-        status, answer = _call(url + path, method, body)
+        status, answer = call(url + path, method, body)
     except (urllib.error.URLError, OSError) as exc:
         print(f"cannot reach the worker at {base}: {exc}", file=sys.stderr)
         return 1

@@ -19,10 +19,10 @@ import os
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:6066"
+from app.config_cli import DEFAULT_URL, call
+
 ACTIONS = ("list", "show", "ack", "resolve", "merge", "split")
 
 
@@ -35,17 +35,6 @@ def register(sub: Any) -> None:
     p.add_argument("--user", default=os.environ.get("USER", ""))
     p.add_argument("--pending", action="store_true", help="list: candidates too")
     p.add_argument("--url", help=f"a worker's HTTP API (ALERTSTREAM_URL, default {DEFAULT_URL})")
-
-
-def _request(url: str, body: dict[str, Any] | None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET")
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def command(args: argparse.Namespace) -> int:
@@ -70,8 +59,9 @@ def command(args: argparse.Namespace) -> int:
             body["sources"] = args.more
         elif args.action == "split":
             body["fingerprints"] = args.more
+    data = json.dumps(body).encode() if body is not None else None
     try:
-        status, answer = _request(url, body)
+        status, answer = call(url, "GET" if data is None else "POST", data, "application/json")
     except (urllib.error.URLError, OSError) as exc:
         print(f"cannot reach the worker at {base}: {exc}", file=sys.stderr)
         return 1

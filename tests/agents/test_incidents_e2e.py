@@ -5,9 +5,12 @@ a resolved incident takes no new alerts."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import orjson
 
+from app.cli import main
 from app.client import get_alerts_system
 from models.alerting.fingerprint import fingerprint
 from tests.conftest import eventually, read_topic
@@ -46,7 +49,7 @@ def fp(a: dict) -> str:
 
 
 async def test_storm_one_incident_one_growing_notification_kill_resolve(
-    make_worker, receiver, broker
+    make_worker, receiver, broker, capsys
 ):
     worker = make_worker(PIPELINES, {"HOOK": receiver.url, "ALERTSTREAM_TICK": "0.2"})
     worker.start()
@@ -140,6 +143,26 @@ async def test_storm_one_incident_one_growing_notification_kill_resolve(
         other = await eventually(lambda: incident_of(late), 20)
         assert other not in (None, iid)
         assert fp(late) not in await members(iid)
+
+        # bad requests: every reason at once, nothing done
+        url = f"{worker.url}/api/v1/incidents/{iid}/merge"
+        async with http.post(url, data=b"[1]", headers=TENANT) as r:
+            assert r.status == 400
+        async with http.post(url, json={"sources": []}) as r:
+            assert r.status == 422
+            assert len((await r.json())["errors"]) == 2  # no tenant, no sources
+        async with http.post(worker.url + "/api/v1/correlation/graph", json={}) as r:
+            assert r.status == 422 and len((await r.json())["errors"]) == 4
+        async with http.get(worker.url + "/api/v1/correlation/graph", headers=TENANT) as r:
+            assert r.status == 200 and "edges" in (await r.json())["data"]
+        async with http.get(worker.url + "/api/v1/incidents") as r:
+            assert r.status == 400
+
+    # the CLI reads the same API
+    args = ["incidents", "list", "--tenant", "acme", "--url", worker.url]
+    assert await asyncio.to_thread(main, args) == 0
+    listed = capsys.readouterr().out
+    assert iid in listed and "resolved" in listed
 
 
 def fps(notification: dict) -> set[str]:
