@@ -70,12 +70,14 @@ def follow(configs: TenantConfigs) -> None:
 def _swap_rules(tenant: str | None, config: PipelinesConfig, now: float) -> None:
     """A tenant's rules changed: unchanged rules keep their windows and learned models
     (``RuleEvaluator.set_rules``); the dropped series' stored state is deleted."""
-    specs = leaf_specs([r.to_spec() for r in config.rules])
+    own = [r.to_spec() for r in config.rules]
+    fired3, dropped3 = composite.set_rules(tenant, own, now)
+    specs = leaf_specs(own)
     _anomaly_rules.update(r.alert for r in specs if r.kind == "anomaly")
     fired, dropped = evaluator.set_rules(tenant, [r for r in specs if r.kind in _WINDOWED], now)
     fired2, dropped2 = anomaly.set_rules(tenant, [r for r in specs if r.kind == "anomaly"], now)
-    _retired.extend(fired + fired2)
-    for key in dropped | dropped2:
+    _retired.extend(composite.observe(fired + fired2, now) + fired3)
+    for key in dropped | dropped2 | dropped3:
         partition = partition_of_tenant.get(key[0])
         if partition is not None:
             rule_state.delete(partition, _key(key))
