@@ -63,6 +63,8 @@ class IncidentStage:
         self.topic = topic
         self.partition_of: dict[str, int] = {}  # tenant -> partition
         self._learned_at: dict[str, int] = {}  # tenant -> alerts learned at its checkpoint
+        # an acknowledged incident's notification groups stop repeating (``register``)
+        self.on_ack: Callable[[str, str, float], None] | None = None
         self._checkpointed = 0.0
 
     # --- the alert path -----------------------------------------------------------------
@@ -207,9 +209,11 @@ class IncidentStage:
         return tenant, incident, str(cmd.get("user") or "")
 
     async def _ack(self, partition: int, cmd: dict[str, Any], now: float) -> None:
-        _, incident, user = self._target(cmd)
+        tenant, incident, user = self._target(cmd)
         self.correlator.acknowledge(incident, user)
         self.persist()
+        if self.on_ack is not None:
+            self.on_ack(tenant, incident, now)
 
     async def _resolve(self, partition: int, cmd: dict[str, Any], now: float) -> None:
         _, incident, user = self._target(cmd)
@@ -270,6 +274,17 @@ def register(
     )
     runtime.attach_incidents(stage)
     commands.handlers.update(stage.handlers())
+
+    def ack_groups(tenant: str, incident: str, now: float) -> None:
+        """The incident's notify_by: incident groups, acknowledged as an ack of the group
+        would be (``ack_default_duration``)."""
+        until = now + runtime.config.ack_default_duration
+        for g in list(runtime.dispatcher.groups.values()):
+            if g.tenant == tenant and g.labels.get("incident") == incident:
+                runtime.nflog.acknowledge(tenant, g.key, until)
+        runtime.persist_dispatch()
+
+    stage.on_ack = ack_groups
 
     @app.agent(topology_topic, name="agents.incidents.topology")
     async def topology(stream):  # type: ignore[no-untyped-def]
