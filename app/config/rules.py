@@ -47,8 +47,8 @@ def parse_condition(text: str) -> tuple[str, float]:
     return m.group(1), float(m.group(2))
 
 
-class _Alerting(BaseModel):
-    """What every rule says about its alerts."""
+class AlertFields(BaseModel):
+    """What every rule says about its alerts (metric, composite and event rules)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -68,7 +68,7 @@ class _Alerting(BaseModel):
         return v
 
 
-class _RuleBase(_Alerting):
+class _RuleBase(AlertFields):
     metric: str = Field(min_length=1)
     match: dict[str, str] = {}
 
@@ -307,7 +307,7 @@ Condition = Annotated[
 """One condition of a composite: a reference, a combination, or an inline rule."""
 
 
-class CompositeRule(_Alerting):
+class CompositeRule(AlertFields):
     """Fire while ``all`` / ``any`` / ``not`` of the conditions hold for the same values
     of the ``join_on`` labels (``models.rules.composite``)."""
 
@@ -411,6 +411,7 @@ Rule = Annotated[
 
 __all__ = [
     "SEASONS",
+    "AlertFields",
     "AnomalyRule",
     "CompositeRule",
     "LeafRule",
