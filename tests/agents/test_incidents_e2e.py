@@ -36,6 +36,10 @@ correlation:
       correlate_by: [cluster]
       window: 10m
       min_alerts: 2
+    - name: near
+      topology: true
+  topology:
+    label: service
 """
 TENANT = {"X-Scope-OrgID": "acme"}
 
@@ -54,6 +58,12 @@ async def test_storm_one_incident_one_growing_notification_kill_resolve(
     worker = make_worker(PIPELINES, {"HOOK": receiver.url, "ALERTSTREAM_TICK": "0.2"})
     worker.start()
     await worker.ready()
+    # tenant globex's service graph, on the compacted topology topic (and a bad record)
+    client = get_alerts_system({"broker": broker, "topic_prefix": worker.namespace + "."})
+    graph = orjson.dumps({"edges": [["api", "db"]]})
+    client.producer.produce(worker.topic("topology"), b"not json", b"globex")
+    client.producer.produce(worker.topic("topology"), graph, b"globex")
+    assert client.producer.flush(30) == 0
     async with aiohttp.ClientSession() as http:
 
         async def post(alerts: list[dict]) -> None:
@@ -96,7 +106,6 @@ async def test_storm_one_incident_one_growing_notification_kill_resolve(
         # second wave, straight to the topic (acknowledged by the broker, unlike the
         # API's 202), in small records; kill -9 while the worker takes them in
         second = [alert("ApiErrors", "app", instance=f"j{i}") for i in range(12)]
-        client = get_alerts_system({"broker": broker, "topic_prefix": worker.namespace + "."})
         for i in range(0, len(second), 3):
             client.producer.produce(
                 worker.topic("alerts"), orjson.dumps(second[i : i + 3]), b"acme"
@@ -143,6 +152,24 @@ async def test_storm_one_incident_one_growing_notification_kill_resolve(
         other = await eventually(lambda: incident_of(late), 20)
         assert other not in (None, iid)
         assert fp(late) not in await members(iid)
+
+        # the topology topic's graph (kept across the restart): api and db are neighbours
+        globex = {"X-Scope-OrgID": "globex"}
+        near = [{"labels": {"alertname": n, "service": s}} for n, s in [("A", "api"), ("B", "db")]]
+        far = {"labels": {"alertname": "C", "service": "mail"}}
+        for a in [*near, far]:
+            async with http.post(worker.url + "/api/v1/alerts", json=[a], headers=globex) as r:
+                assert r.status == 202
+
+        async def globex_incidents() -> list[dict]:
+            async with http.get(worker.url + "/api/v1/incidents?pending=1", headers=globex) as r:
+                found = (await r.json())["data"]
+            return found if sum(i["alerts"] for i in found) == 3 else []
+
+        found = await eventually(globex_incidents, 20)
+        assert sorted(i["alerts"] for i in found) == [1, 2], found
+        dead = read_topic(broker, worker.topic("dlq"), 1, timeout=10)
+        assert any("topology: invalid JSON" in str(d) for d in dead), dead
 
         # bad requests: every reason at once, nothing done
         url = f"{worker.url}/api/v1/incidents/{iid}/merge"
