@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app import correlate_cli
+from app.cli import main
 from tests.models.correlation.planted import PLANTED, hawkes
 
 
 def run(*argv: str) -> int:
-    p = argparse.ArgumentParser()
-    correlate_cli.register(p.add_subparsers(dest="command"))
-    return correlate_cli.command(p.parse_args(["correlate", *argv]))
+    return main(["correlate", *argv])
 
 
 def write_alarms(path: Path, events: list[tuple[float, str, str]]) -> None:
