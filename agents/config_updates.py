@@ -20,19 +20,16 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import faust
 
 from agents.dlq import dead_letters, raw_reject
+from agents.topic_tail import tail
 from app.config.loader import ConfigError
 from app.config.tenants import ConfigVersion, TenantConfigs, load_all
-from app.settings import bootstrap_servers
 
 log = logging.getLogger(__name__)
-
-Apply = Callable[[bytes | None, bytes | None], Awaitable[None]]
 
 
 async def apply_record(configs: TenantConfigs, key: bytes | None, raw: bytes | None) -> None:
@@ -68,7 +65,7 @@ def register(
 ) -> None:
     """Follow the config topic on every worker, and reload the pipelines file on SIGHUP."""
 
-    async def apply(key: bytes | None, raw: bytes | None) -> None:
+    async def apply(partition: int, key: bytes | None, raw: bytes | None) -> None:
         await apply_record(configs, key, raw)
 
     def caught_up() -> None:
@@ -82,53 +79,9 @@ def register(
         )
         while True:  # on an error, start over (installing a version again is a no-op)
             try:
-                await tail(app, broker, topic.get_topic_name(), apply, caught_up)
+                await tail(app, broker, topic.get_topic_name(), apply, caught_up, 1000)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("following the config topic failed; restarting")
                 await asyncio.sleep(1.0)
-
-
-async def tail(
-    app: faust.App, broker: str, topic: str, apply: Apply, caught_up: Callable[[], None]
-) -> None:
-    """Read every partition of ``topic`` from the beginning for ever, without a consumer
-    group; ``caught_up`` is called once the end offsets seen at start are reached."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker).split(","),
-        group_id=None,
-        enable_auto_commit=False,
-        **credentials_to_aiokafka_auth(app.conf.broker_credentials),
-    )
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        while not parts:
-            await consumer.client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                await asyncio.sleep(0.5)
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        pending = {tp for tp in tps if end[tp] > 0}
-        if not pending:
-            caught_up()
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=1000)
-            for records in batches.values():
-                for r in records:
-                    await apply(r.key, r.value)
-            if pending:
-                for tp in list(pending):
-                    if await consumer.position(tp) >= end[tp]:
-                        pending.discard(tp)
-                if not pending:
-                    caught_up()
-    finally:
-        await consumer.stop()

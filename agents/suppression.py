@@ -23,8 +23,8 @@ from typing import Any
 import faust
 import orjson
 
+from agents.topic_tail import tail
 from app.config.schema import PipelinesConfig
-from app.settings import bootstrap_servers
 from models.alerting.alert import Alert
 from models.notify.routing import Route
 from models.suppression.inhibit import Inhibitor
@@ -160,48 +160,13 @@ def register(app: faust.App, suppressor: Suppressor, broker: str) -> None:
 
 
 async def _tail_silences(app: faust.App, suppressor: Suppressor, broker: str) -> None:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+    async def apply(partition: int, key: bytes | None, raw: bytes | None) -> None:
+        if key is not None:
+            data = orjson.loads(raw) if raw is not None else None
+            suppressor.apply_silence(partition, key.decode(), data)
 
-    topic = suppressor.table.topic
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker).split(","),
-        group_id=None,
-        enable_auto_commit=False,
-        **credentials_to_aiokafka_auth(app.conf.broker_credentials),
-    )
-    await consumer.start()
-    try:
-        parts = None
-        while not parts:
-            parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                await consumer.client.force_metadata_update()
-                parts = consumer.partitions_for_topic(topic)
-                if not parts:
-                    await asyncio.sleep(0.5)
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        pending = {tp for tp in tps if end[tp] > 0}
-        if not pending:
-            suppressor.ready = True
-        n = 0
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for tp, records in batches.items():
-                for r in records:
-                    if r.key is None:
-                        continue
-                    data = orjson.loads(r.value) if r.value is not None else None
-                    n += suppressor.apply_silence(tp.partition, r.key.decode(), data)
-            if pending:
-                for tp in list(pending):
-                    if await consumer.position(tp) >= end[tp]:
-                        pending.discard(tp)
-                if not pending:
-                    suppressor.ready = True
-                    log.info("silences replicated: %d in the index", len(suppressor.silences))
-    finally:
-        await consumer.stop()
+    def caught_up() -> None:
+        suppressor.ready = True
+        log.info("silences replicated: %d in the index", len(suppressor.silences))
+
+    await tail(app, broker, suppressor.table.topic, apply, caught_up)

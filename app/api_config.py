@@ -18,6 +18,7 @@ from typing import Any
 from faust.web import Request, Response
 
 from app.config.loader import ConfigError
+from app.config.schema import PipelinesConfig
 from app.config.tenants import ConfigVersion, TenantConfigs, describe_changes, text_diff
 from app.faust_app import config_topic
 from app.web import RuntimeView, json_response
@@ -33,14 +34,22 @@ def _error(status: int, reason: str, errors: list[str] | None = None) -> Respons
     return json_response(body, status)
 
 
-async def _text(request: Request) -> str | Response:
+async def _validated(
+    configs: TenantConfigs, tenant: str, request: Request
+) -> tuple[str, PipelinesConfig] | Response:
+    """The body's text and the config it validates to, or the error answer (422 with
+    every error of an invalid config)."""
     body = await request.read()
     if len(body) > MAX_BODY:
         return _error(413, f"a config is at most {MAX_BODY} bytes")
     try:
-        return body.decode()
+        text = body.decode()
     except UnicodeDecodeError:
         return _error(400, "the body is not UTF-8 text")
+    try:
+        return text, configs.validate(tenant, text)
+    except ConfigError as exc:
+        return _error(422, "invalid config; nothing was applied", exc.errors)
 
 
 async def produce(configs: TenantConfigs, version: ConfigVersion) -> bool:
@@ -73,13 +82,10 @@ class TenantConfig(RuntimeView):
 
     async def put(self, request: Request, tenant: str) -> Response:
         configs = self.runtime.configs
-        text = await _text(request)
-        if isinstance(text, Response):
-            return text
-        try:
-            new = configs.validate(tenant, text)
-        except ConfigError as exc:
-            return _error(422, "invalid config; nothing was applied", exc.errors)
+        found = await _validated(configs, tenant, request)
+        if not isinstance(found, tuple):
+            return found
+        text, new = found
         changes = describe_changes(configs.config_for(tenant), new)
         return await _apply(configs, tenant, text, "api", changes)
 
@@ -109,13 +115,10 @@ class TenantConfigDiff(RuntimeView):
     async def post(self, request: Request, tenant: str) -> Response:
         """What a PUT of the body would change (nothing is applied)."""
         configs = self.runtime.configs
-        text = await _text(request)
-        if isinstance(text, Response):
-            return text
-        try:
-            new = configs.validate(tenant, text)
-        except ConfigError as exc:
-            return _error(422, "invalid config", exc.errors)
+        found = await _validated(configs, tenant, request)
+        if not isinstance(found, tuple):
+            return found
+        text, new = found
         current = configs.versions.get(tenant)
         running = current.text if current is not None else ""
         name = f"{tenant} v{current.version}" if current is not None else f"{tenant} (default)"

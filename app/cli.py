@@ -97,6 +97,7 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
         [t.get_topic_name() for t in ALL_TOPICS],
         settings.partitions,
         settings.broker_credentials,
+        compacted={t.get_topic_name() for t in ALL_TOPICS if t.compacting},
     )
 
     port = env.get("ALERTSTREAM_WEB_PORT", "6066")

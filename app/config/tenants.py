@@ -153,9 +153,9 @@ def load_all(
 
 
 def rule_hashes(config: PipelinesConfig) -> dict[str, str]:
-    """rule name -> content hash: what keeps or restarts a rule's state on a swap."""
+    """rule name -> content hash, every kind: what keeps or restarts a rule's state."""
     out = {}
-    for rule in config.rules:
+    for rule in [*config.rules, *getattr(config, "event_rules", [])]:
         body = orjson.dumps(rule.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         out[str(getattr(rule, "alert", ""))] = hashlib.sha256(body).hexdigest()[:12]
     return out
@@ -163,27 +163,35 @@ def rule_hashes(config: PipelinesConfig) -> dict[str, str]:
 
 def describe_changes(old: PipelinesConfig, new: PipelinesConfig) -> list[str]:
     """What a swap from ``old`` to ``new`` does, one line each (empty: nothing)."""
-    out: list[str] = []
-    before, after = rule_hashes(old), rule_hashes(new)
-    for name in sorted(before.keys() | after.keys()):
-        if name not in after:
-            out.append(f"rule {name}: removed (its firing alerts resolve)")
-        elif name not in before:
-            out.append(f"rule {name}: added")
-        elif before[name] != after[name]:
-            out.append(f"rule {name}: changed (fresh windows and models)")
+    out = _changes(
+        "rule",
+        rule_hashes(old),
+        rule_hashes(new),
+        removed="removed (its firing alerts resolve)",
+        changed="changed (fresh windows and models)",
+    )
     for key in ("route", "inhibit_rules", "time_intervals"):
         if _dump(getattr(old, key)) != _dump(getattr(new, key)):
             out.append(f"{key}: changed")
     was = {r.name: _dump(r) for r in old.receivers}
-    now = {r.name: _dump(r) for r in new.receivers}
-    for name in sorted(was.keys() | now.keys()):
-        if name not in now:
-            out.append(f"receiver {name}: removed")
-        elif name not in was:
-            out.append(f"receiver {name}: added")
-        elif was[name] != now[name]:
-            out.append(f"receiver {name}: changed")
+    return out + _changes("receiver", was, {r.name: _dump(r) for r in new.receivers})
+
+
+def _changes(
+    kind: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    removed: str = "removed",
+    changed: str = "changed",
+) -> list[str]:
+    out = []
+    for name in sorted(before.keys() | after.keys()):
+        if name not in after:
+            out.append(f"{kind} {name}: {removed}")
+        elif name not in before:
+            out.append(f"{kind} {name}: added")
+        elif before[name] != after[name]:
+            out.append(f"{kind} {name}: {changed}")
     return out
 
 

@@ -18,6 +18,7 @@ import time
 
 import aiohttp
 
+from app.cli import main
 from app.client import get_alerts_system
 from benchmarks.peers import WebhookReceiver
 from tests.conftest import eventually
@@ -73,7 +74,9 @@ def alerts_of(receiver: WebhookReceiver) -> list[tuple[str, str, str]]:
     ]
 
 
-async def test_a_tenant_config_swaps_while_samples_flow(make_worker, receiver, broker):
+async def test_a_tenant_config_swaps_while_samples_flow(
+    make_worker, receiver, broker, tmp_path, capsys
+):
     b_receiver = receiver
     a_receiver = WebhookReceiver()
     await a_receiver.start()
@@ -139,6 +142,22 @@ async def test_a_tenant_config_swaps_while_samples_flow(make_worker, receiver, b
         async with http.get(api + "/versions") as r:
             versions = [v["version"] for v in (await r.json())["data"]]
     await a_receiver.stop()
+    # the CLI, through the same API: a diff against the running version, then a rollback
+    v2_file = tmp_path / "a.yaml"
+    v2_file.write_text(tenant_a("> 40", False, a_receiver.url).replace("> 40", "> 45"))
+    cli = ["config", "--url", worker.url, "--tenant", "a"]
+    assert await asyncio.to_thread(main, [*cli, "diff", str(v2_file)]) == 0
+    diffed = capsys.readouterr().out
+    assert diffed.startswith("rule Mem: changed") and "+  - {alert: Mem" in diffed, diffed
+    v2_file.write_text("route: {receiver: nobody}\nreceivers: []\nbogus: 1\n")
+    assert await asyncio.to_thread(main, [*cli, "apply", str(v2_file)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert [e.split(": ")[:2] for e in errors] == [
+        [f"{v2_file}:3", "bogus"],
+        [f"{v2_file}:1", "(top)"],
+    ], errors
+    assert await asyncio.to_thread(main, [*cli, "rollback"]) == 0
+    assert "tenant a: version 3 " in capsys.readouterr().out
 
     got_a, got_b = alerts_of(a_receiver), alerts_of(b_receiver)
     assert current["version"] == 2 and "refused" not in current  # 422: never produced
