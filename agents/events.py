@@ -12,7 +12,9 @@ together with the offset of the record that produced it, in one batch; on assign
 a partition's keys are loaded back.  A record at or below that offset (read again
 after a crash, before Faust had committed its offset) is skipped, so a replay does not
 count an event twice; the alerts it had produced were sent before the state was
-written.  State of a rule that is no longer configured is deleted on load.
+written.  Each tenant runs its own event rules when its config has some
+(``follow``: swapped at run time, unchanged rules keep their state); stored state of a
+rule the tenant does not run is kept aside, for a config read after it that names it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import orjson
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
+from app.config.schema import PipelinesConfig
+from app.config.tenants import TenantConfigs
 from app.faust_app import send_alerts
 from models.rules.event import decode_events
 from models.rules.event_eval import EventEvaluator
@@ -52,7 +56,7 @@ class EventRulesState:
         self.owned = OwnedPartitions(topic, self.load, self.drop)
 
     def load(self, partition: int) -> None:
-        restored = gone = 0
+        counts = {"restored": 0, "parked": 0, "stale": 0}
         now = time.time()
         for raw_key, data in self.store.items(partition):
             if raw_key == OFFSET_KEY:
@@ -60,19 +64,29 @@ class EventRulesState:
                 continue
             tenant, rule, key = orjson.loads(raw_key)
             self.partition_of_tenant[tenant] = partition
-            if self.evaluator.restore(tenant, rule, tuple(map(tuple, key)), data, now):
-                restored += 1
-            else:
+            outcome = self.evaluator.restore(tenant, rule, tuple(map(tuple, key)), data, now)
+            counts[outcome] += 1
+            if outcome == "stale":  # the rule was redefined while the worker was down
                 self.store.delete(partition, raw_key)
-                gone += 1
-        if gone:
-            self.checkpoint.commit_batch()
         log.info(
-            "partition %d: %d event rule keys restored, %d of removed rules deleted",
+            "partition %d: %d event rule keys restored, %d kept for rules not configured,"
+            " %d of redefined rules deleted",
             partition,
-            restored,
-            gone,
+            counts["restored"],
+            counts["parked"],
+            counts["stale"],
         )
+
+    def follow(self, configs: TenantConfigs) -> None:
+        """Run each tenant's own event rules, swapped when its config changes."""
+        configs.subscribe(self.swap)
+        for tenant in configs.tenants():
+            self.swap(tenant, configs.config_for(tenant), time.time())
+
+    def swap(self, tenant: str | None, config: PipelinesConfig, now: float) -> None:
+        """A new config version (between two batches): unchanged rules keep their state;
+        alerts of removed ones resolve at the next tick, their stored state is deleted."""
+        self.evaluator.set_rules(tenant, [r.to_spec() for r in config.event_rules], now)
 
     def drop(self, partition: int) -> None:
         gone = {t for t, p in self.partition_of_tenant.items() if p == partition}

@@ -82,6 +82,7 @@ event_rules = EventRulesState(
     tables.checkpoint,
     events_topic.get_topic_name(),
 )
+event_rules.follow(configs)  # each tenant's own event rules, swapped at run time
 register_event_rules(app, events_topic, alerts_topic, event_rules, settings.tick)
 serve(app, api.ROUTES, runtime)
 serve(app, api_v2.ROUTES, runtime)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from models.alerting.alert import RESOLVED, Alert
@@ -25,32 +26,84 @@ from models.rules.events import EventRule, EventSpec, Transition, make_event_rul
 from models.rules.sample import LabelKey
 
 
-class EventEvaluator:
-    def __init__(self, specs: Iterable[EventSpec], idle: float = 5.0) -> None:
-        self.idle = idle
-        self.rules: dict[str, EventRule] = {}
+class RuleSet:
+    """The event rules one tenant runs (or the default set), indexed by event type."""
+
+    def __init__(self, rules: Iterable[EventRule]) -> None:
+        self.rules: dict[str, EventRule] = {r.spec.alert: r for r in rules}
         self.by_type: dict[str, list[EventRule]] = defaultdict(list)
         self.any_type: list[EventRule] = []
-        for spec in specs:
-            rule = self.rules[spec.alert] = make_event_rule(spec)
+        for rule in self.rules.values():
             types = rule.types
             if types is None:
                 self.any_type.append(rule)
             for t in types or ():
                 self.by_type[t].append(rule)
+
+    def reading(self, event_type: str) -> tuple[EventRule, ...]:
+        return (*self.by_type.get(event_type, ()), *self.any_type)
+
+
+class EventEvaluator:
+    """Rule sets: the default (``pipelines.yaml``) and each tenant's own, swapped at run
+    time by ``set_rules``.  A rule object holds the state of every tenant that runs it;
+    a tenant whose set keeps a rule unchanged keeps its state."""
+
+    def __init__(self, specs: Iterable[EventSpec], idle: float = 5.0) -> None:
+        self.idle = idle
+        self.sets: dict[str | None, RuleSet] = {None: RuleSet(map(make_event_rule, specs))}
         self.watermark: dict[str, float] = {}  # tenant -> newest event timestamp
         self.last_seen: dict[str, float] = {}  # tenant -> wall clock of its latest record
+        self.retired: list[Alert] = []  # resolved by set_rules, sent with the next tick
+        # stored state of rules a tenant does not run (yet): a tenant's own config may be
+        # read after its partition's state, and adopts it then
+        self.parked: dict[tuple[str, str], dict[LabelKey, tuple[str, list[Any]]]] = {}
+
+    def rules_of(self, tenant: str) -> RuleSet:
+        return self.sets.get(tenant) or self.sets[None]
+
+    def all_rules(self) -> list[EventRule]:
+        return list({id(r): r for s in self.sets.values() for r in s.rules.values()}.values())
 
     def add(self, events: Iterable[Event], now: float) -> list[Alert]:
         """Feed one record's events; the alerts they fire or resolve."""
-        changes: list[Transition] = []
+        alerts: list[Alert] = []
         for e in events:
             self.last_seen[e.tenant] = now
             if e.ts > self.watermark.get(e.tenant, -math.inf):
                 self.watermark[e.tenant] = e.ts
-            for rule in (*self.by_type.get(e.type, ()), *self.any_type):
-                changes += rule.learn_one(e)
-        return [self.alert(c) for c in changes]
+            for rule in self.rules_of(e.tenant).reading(e.type):
+                alerts += map(self.alert_of(rule), rule.learn_one(e))
+        return alerts
+
+    def set_rules(self, tenant: str | None, specs: Iterable[EventSpec], now: float) -> None:
+        """Swap the rules of one tenant (None: the default rules of every tenant without
+        its own), between two batches.  An unchanged rule keeps its windows, sequences
+        and silences; a changed or removed rule's keys are dropped (their stored state
+        deleted by the next ``changed()``) and those firing resolve (``retired``)."""
+        old = self.sets[None] if tenant is None else self.rules_of(tenant)
+        known = {id(r): r for r in self.all_rules()}
+        new = []
+        for spec in specs:
+            same = next((r for r in known.values() if r.spec == spec), None)
+            new.append(same if same is not None else make_event_rule(spec))
+        kept = {id(r) for r in new}
+        overridden = set(self.sets) - {None}
+        for rule in old.rules.values():
+            if id(rule) in kept:
+                continue
+            for t in rule.tenants():
+                if t == tenant if tenant is not None else t not in overridden:
+                    self.retired += map(self.alert_of(rule), rule.retire(t, now))
+        self.sets[tenant] = RuleSet(new)
+        for t, name in list(self.parked):
+            rule = self.rules_of(t).rules.get(name)
+            if rule is not None:
+                for key, (digest, state) in self.parked.pop((t, name)).items():
+                    if digest == rule.digest:
+                        rule.restore(t, key, state)
+                    else:  # written by another definition: deleted from the table
+                        rule.dirty.add((t, key))
 
     def clock(self, tenant: str, now: float) -> float:
         if now - self.last_seen.get(tenant, -math.inf) >= self.idle:
@@ -59,61 +112,75 @@ class EventEvaluator:
 
     def tick(self, now: float) -> list[Alert]:
         """A timer pass: windows slide, sequences expire, silences become absences."""
-        changes: list[Transition] = []
-        for rule in self.rules.values():
+        alerts, self.retired = self.retired, []
+        for rule in self.all_rules():
             for tenant in rule.tenants():
                 at = self.clock(tenant, now)
                 if at > -math.inf:  # a restored tenant waits for its first event or idle
-                    changes += rule.tick(tenant, at)
-        return [self.alert(c) for c in changes]
+                    alerts += map(self.alert_of(rule), rule.tick(tenant, at))
+        return alerts
 
-    def alert(self, change: Transition) -> Alert:
-        spec = self.rules[change.rule].spec
-        labels = {
-            **dict(change.key),
-            **spec.labels,
-            "alertname": spec.alert,
-            "severity": spec.severity,
-            "tenant": change.tenant,
-        }
-        annotations = {
-            k: render(v, labels=labels, value=change.value, rule=spec.alert, since=change.since)
-            for k, v in spec.annotations.items()
-        }
-        resolved = change.status == RESOLVED
-        return Alert(
-            tenant=change.tenant,
-            labels=labels,
-            annotations=annotations,
-            status=change.status,
-            starts_at=change.since,
-            ends_at=change.at if resolved else 0.0,
-            source=f"event-rule:{spec.alert}",
-        )
+    @staticmethod
+    def alert_of(rule: EventRule) -> Callable[[Transition], Alert]:
+        return partial(transition_alert, rule.spec)
 
     # --- persistence: the caller writes what changed, and loads it back ---------------
     def changed(self) -> Iterator[tuple[str, str, LabelKey, list[Any] | None]]:
-        """(tenant, rule, key, state or None when gone) of every key changed since the
-        last call."""
-        for name, rule in self.rules.items():
+        """(tenant, rule, key, stored form or None when gone) of every key changed since
+        the last call.  The stored form is [the rule's digest, its state]."""
+        for rule in self.all_rules():
             dirty, rule.dirty = rule.dirty, set()
             for tenant, key in dirty:
-                yield tenant, name, key, rule.to_wire(tenant, key)
+                state = rule.to_wire(tenant, key)
+                yield tenant, rule.spec.alert, key, None if state is None else [rule.digest, state]
 
-    def restore(self, tenant: str, rule: str, key: LabelKey, data: list[Any], now: float) -> bool:
-        """Load one key's state; False if its rule no longer exists.  The tenant counts as
-        seen now, so its clock stays at its event time for ``idle`` seconds: long enough
-        for a backlog to start arriving before an absence is judged by the wall clock."""
-        r = self.rules.get(rule)
-        if r is None:
-            return False
-        r.restore(tenant, key, data)
+    def restore(self, tenant: str, rule: str, key: LabelKey, stored: list[Any], now: float) -> str:
+        """Load one key's stored form (from ``changed``): "restored"; "stale" when the
+        tenant's rule of that name is now defined otherwise (the caller deletes it); or
+        "parked" when the tenant runs no rule of that name (a tenant's own config may be
+        read after its state, and adopts it then).  The tenant counts as seen now, so its
+        clock stays at its event time for ``idle`` seconds: long enough for a backlog to
+        start arriving before an absence is judged by the wall clock."""
         self.last_seen.setdefault(tenant, now)
-        return True
+        digest, state = stored
+        r = self.rules_of(tenant).rules.get(rule)
+        if r is None:
+            self.parked.setdefault((tenant, rule), {})[key] = (digest, state)
+            return "parked"
+        if digest != r.digest:
+            return "stale"
+        r.restore(tenant, key, state)
+        return "restored"
 
     def forget_tenants(self, keep: Callable[[str], bool]) -> None:
-        for rule in self.rules.values():
+        for rule in self.all_rules():
             rule.forget_tenants(keep)
+        self.parked = {k: v for k, v in self.parked.items() if keep(k[0])}
         for per_tenant in (self.watermark, self.last_seen):
             for tenant in [t for t in per_tenant if not keep(t)]:
                 del per_tenant[tenant]
+
+
+def transition_alert(spec: EventSpec, change: Transition) -> Alert:
+    """The alert of a fired or resolved key, labelled and annotated as metric rules' are."""
+    labels = {
+        **dict(change.key),
+        **spec.labels,
+        "alertname": spec.alert,
+        "severity": spec.severity,
+        "tenant": change.tenant,
+    }
+    annotations = {
+        k: render(v, labels=labels, value=change.value, rule=spec.alert, since=change.since)
+        for k, v in spec.annotations.items()
+    }
+    resolved = change.status == RESOLVED
+    return Alert(
+        tenant=change.tenant,
+        labels=labels,
+        annotations=annotations,
+        status=change.status,
+        starts_at=change.since,
+        ends_at=change.at if resolved else 0.0,
+        source=f"event-rule:{spec.alert}",
+    )

@@ -27,15 +27,18 @@ and ``tick`` the time it is given, so a replay of history behaves as the live st
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, ClassVar, Literal
+
+import orjson
 
 from models.alerting.alert import FIRING, RESOLVED
 from models.rules.event import Event
-from models.rules.event_match import EventMatch, group_key, types_of, value_of
+from models.rules.event_match import EventMatch, FieldCondition, group_key, types_of, value_of
 from models.rules.sample import LabelKey
 
 
@@ -79,6 +82,29 @@ class AbsenceSpec(EventRuleSpec):
 EventSpec = CountSpec | SequenceSpec | AbsenceSpec
 
 
+def spec_digest(spec: EventSpec) -> str:
+    """A digest of a rule's definition, the same in every process: stored with each
+    key's state, so that only the rule that wrote a state adopts it after a restart."""
+    canonical = orjson.dumps(_canonical(spec), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _canonical(v: Any) -> Any:
+    if is_dataclass(v):
+        return {f.name: _canonical(getattr(v, f.name)) for f in fields(v)}
+    if isinstance(v, FieldCondition):
+        return [v.field, v.op, _canonical(v.value)]
+    if isinstance(v, frozenset | set):
+        return sorted(map(_canonical, v), key=orjson.dumps)
+    if isinstance(v, Mapping):
+        return {str(k): _canonical(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_canonical(x) for x in v]
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    return str(v)  # a Matcher: its text
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     """A key of a rule fired or resolved.  ``since`` is when its condition began (the
@@ -102,6 +128,7 @@ class EventRule(ABC):
 
     def __init__(self, spec: EventSpec) -> None:
         self.spec = spec
+        self.digest = spec_digest(spec)
         self.states: dict[str, dict[LabelKey, Any]] = {}  # tenant -> key -> state
         self.dirty: set[tuple[str, LabelKey]] = set()
 
@@ -146,6 +173,17 @@ class EventRule(ABC):
 
     def tenants(self) -> list[str]:
         return list(self.states)
+
+    def retire(self, tenant: str, now: float) -> list[Transition]:
+        """The rule stops for ``tenant`` (removed or changed): every key is dropped, and
+        those firing resolve."""
+        out = [
+            self._change(tenant, key, RESOLVED, st[SINCE], now, math.nan)
+            for key, st in self.states.get(tenant, {}).items()
+            if st[FIRING_]
+        ]
+        self.dirty |= {(tenant, key) for key in self.states.pop(tenant, {})}
+        return out
 
     def forget_tenants(self, keep: Callable[[str], bool]) -> None:
         self.states = {t: v for t, v in self.states.items() if keep(t)}

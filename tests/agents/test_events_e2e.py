@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import orjson
 from confluent_kafka import Producer
 
@@ -135,3 +136,37 @@ async def test_count_sequence_and_absence_rules_fire_as_written(make_worker, rec
     got = await asyncio.to_thread(read_topic, broker, alerts, 5, 30)
     assert rule_alerts(got)[4:] == [("BruteForce", "firing", "dave")], worker.log()
     assert "event rule keys restored" in worker.log_path.read_text()
+
+    # a tenant's own event rules, put at run time, apply to its events only
+    own = PIPELINES.split("route:")[1].replace("${HOOK}", receiver.url)
+    text = f"""
+event_rules:
+  - alert: GlobexLogins
+    kind: count
+    match: {{type: login_failed}}
+    group_by: [user]
+    window: 1m
+    condition: ">= 2"
+route:{own}"""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.put(worker.url + "/api/v1/config/globex", data=text) as r,
+    ):
+        assert r.status == 200 and (await r.json())["data"]["applied"], await r.text()
+    # acme runs the default rules: its two logins of x fire nothing, and zed's five,
+    # after them in the same record, are the marker that they have been judged
+    now = time.time()
+    send(broker, events, [login("x", now)] * 2 + [login("zed", now)] * 5)
+    producer = Producer({"bootstrap.servers": broker.removeprefix("kafka://")})
+    producer.produce(events, orjson.dumps([login("x", now)] * 2), b"globex")
+    assert producer.flush(10) == 0
+    got = await asyncio.to_thread(read_topic, broker, alerts, 7, 30)
+    assert sorted((a["labels"]["tenant"], *rule_alerts([a])[0]) for a in got) == [
+        ("acme", "BruteForce", "firing", "bob"),
+        ("acme", "BruteForce", "firing", "dave"),
+        ("acme", "BruteForce", "firing", "zed"),
+        ("acme", "HeartbeatMissing", "firing", "api"),
+        ("acme", "HeartbeatMissing", "resolved", "api"),
+        ("acme", "PrivilegeThenExport", "firing", "trent"),
+        ("globex", "GlobexLogins", "firing", "x"),
+    ], worker.log()

@@ -3,6 +3,10 @@ absence, state that survives a restart, and the alerts they make."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -18,6 +22,7 @@ from models.rules.events import (
     SequenceSpec,
     Transition,
     make_event_rule,
+    spec_digest,
 )
 from models.suppression.matchers import parse_matchers
 
@@ -337,10 +342,87 @@ def test_evaluator_clock_is_event_time_until_the_tenant_goes_quiet():
 
 def test_restored_tenant_waits_for_its_backlog_before_judging_absence():
     ev_ = EventEvaluator([absence(60)], idle=5)
-    assert ev_.restore("acme", "HeartbeatMissing", (("service", "api"),), [False, 0, 10], 5000)
-    assert not ev_.restore("acme", "RemovedRule", (), [False, 0, 10], 5000)
+    digest = spec_digest(absence(60))
+    key = (("service", "api"),)
+    assert ev_.restore("acme", "HeartbeatMissing", key, [digest, [False, 0, 10]], 5000) == (
+        "restored"
+    )
     assert ev_.tick(now=5001) == []
     assert [a.status for a in ev_.tick(now=5006)] == ["firing"]
+
+
+def test_stored_state_is_adopted_only_by_the_rule_that_wrote_it():
+    ev_ = EventEvaluator([absence(60)], idle=5)
+    key = (("service", "api"),)
+    # redefined while the worker was down: stale, deleted by the caller
+    assert ev_.restore("acme", "HeartbeatMissing", key, ["0" * 16, [False, 0, 10]], 1) == "stale"
+    # a rule only the tenant's own config has: kept until that config is read
+    own = sequence("a", "b")
+    stored = [spec_digest(own), [False, 0.0, [[5.0, 5.0]], 0.0]]
+    assert ev_.restore("acme", "PrivThenExport", (("user", "u"),), stored, 1) == "parked"
+    other = ["0" * 16, [False, 0.0, [[5.0, 5.0]], 0.0]]
+    assert ev_.restore("acme", "PrivThenExport", (("user", "v"),), other, 1) == "parked"
+    ev_.set_rules("acme", [own], now=2)
+    assert list(ev_.changed()) == [("acme", "PrivThenExport", (("user", "v"),), None)]
+    [fired] = ev_.add([ev("b", 6, user="u"), ev("b", 6, user="v")], now=6)
+    assert fired.labels["user"] == "u"  # u's first step was restored, v's was not
+
+
+def test_spec_digest_is_the_same_in_every_process():
+    """Sets of event types iterate in another order under another hash seed."""
+    spec = "AbsenceSpec(alert='x', severity='w', labels={}, annotations={}, group_by=(),"
+    spec += " match=EventMatch(types=frozenset('abcdefgh')), for_=1.0)"
+    code = (
+        "from models.rules.events import AbsenceSpec, spec_digest;"
+        "from models.rules.event_match import EventMatch;"
+        f"print(spec_digest({spec}))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1
+    here = AbsenceSpec(
+        alert="x",
+        severity="w",
+        labels={},
+        annotations={},
+        group_by=(),
+        match=EventMatch(types=frozenset("abcdefgh")),
+        for_=1.0,
+    )
+    assert outs.pop().strip() == spec_digest(here)
+    assert spec_digest(count(n=5)) != spec_digest(count(n=6))
+
+
+def test_rules_swapped_at_run_time_keep_unchanged_state_and_resolve_removed():
+    ev_ = EventEvaluator([count(n=5), absence(60)])
+    logins = [ev("login_failed", 100 + i, tenant=t, user="bob") for i in range(3) for t in "ab"]
+    assert ev_.add(logins, now=110) == []
+    [fired] = ev_.add([ev("login_failed", 104 + i, tenant="b", user="bob") for i in (0, 1)], 110)
+    list(ev_.changed())
+    # tenant a gets its own set: the count rule unchanged (its window carries on),
+    # the absence rule gone
+    ev_.set_rules("a", [count(n=5)], now=120)
+    assert ev_.tick(now=120) == []
+    [a_fired] = ev_.add([ev("login_failed", 121 + i, tenant="a", user="bob") for i in (0, 1)], 121)
+    assert a_fired.labels["tenant"] == "a" and a_fired.status == "firing"
+    # the default set changes the count rule: b's firing key resolves and its state goes;
+    # a, with its own set, is not touched
+    ev_.set_rules(None, [count(n=50), absence(60)], now=130)
+    [retired] = ev_.tick(now=130)
+    assert (retired.labels["tenant"], retired.status, retired.ends_at) == ("b", "resolved", 130)
+    assert retired.fingerprint == fired.fingerprint
+    gone = {(t, r, k): d for t, r, k, d in ev_.changed()}
+    assert gone[("b", "BruteForce", (("user", "bob"),))] is None
+    assert ev_.rules_of("a").rules["BruteForce"].states["a"]  # a's window carried on
+    assert ev_.add([ev("login_failed", 131, tenant="b", user="bob")], now=131) == []
 
 
 # --- wire and config ----------------------------------------------------------------------
