@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from app import config_cli, correlate_cli, escalation_cli, incidents_cli
+from app import config_cli, correlate_cli, escalation_cli, incidents_cli, oncall_cli
 
 EXIT_CONFIG = 2
 
@@ -177,21 +178,27 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return command(args, worker_env(args))
 
 
-def cmd_import(args: argparse.Namespace) -> int:
+def convert_file(path: str, convert: Callable[[str], tuple[dict[str, Any], list[str]]]) -> int:
+    """An importer's command: ``convert`` the file's text, print the sections as YAML and
+    what was not converted on stderr; exit 2 if the file cannot be read or converted."""
     import yaml
 
-    from app.importer import import_alertmanager
-
     try:
-        with open(args.file) as f:
-            sections, warnings = import_alertmanager(f.read())
+        with open(path) as f:
+            sections, warnings = convert(f.read())
     except (OSError, ValueError) as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
+        print(f"{path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     for w in warnings:
-        print(f"{args.file}: not converted: {w}", file=sys.stderr)
+        print(f"{path}: not converted: {w}", file=sys.stderr)
     print(yaml.safe_dump(sections, sort_keys=False), end="")
     return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from app.importer import import_alertmanager
+
+    return convert_file(args.file, import_alertmanager)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -239,6 +246,7 @@ def parser() -> argparse.ArgumentParser:
     correlate_cli.register(sub)
     incidents_cli.register(sub)
     escalation_cli.register(sub)
+    oncall_cli.register(sub)
     r = sub.add_parser("run", help="broker + worker + demo traffic, all in one (make run)")
     r.add_argument("--pipelines", default="pipelines.yaml")
     r.add_argument("--data-dir", default=".run")
@@ -263,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "correlate": correlate_cli.command,
         "incidents": incidents_cli.command,
         "escalation": escalation_cli.command,
+        "oncall": oncall_cli.command,
+        "import-oncall": oncall_cli.command,
         "backtest": cmd_backtest,
     }
     return commands[args.command](args)
