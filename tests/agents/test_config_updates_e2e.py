@@ -1,13 +1,14 @@
 """A tenant's config changed through the API while samples flow, end to end: broker,
 worker process, two webhook receivers.
 
-Every series of ``beat`` gets exactly 48 samples per 2 s window, and both configs carry
-the rule ``Lost: count(beat) != 48``: a sample lost (or a window dropped by the swap)
-would fire it (the swap comes in the middle of a window).  Tenant a's ``Steady`` rule
-is unchanged by the swap (one notification, never resolved), ``Mem`` changes (fires
-after it), ``Disk`` is removed (resolves).
-A bad version gets 422 and changes nothing; tenant b (the default config) keeps its
-own receiver throughout.  A ``Marker`` rule closes the test: once its alerts arrived,
+About 10,000 samples/s flow (two tenants, 210 series each, 24 samples a second per
+series; 10,090/s measured here).  Every series of ``beat`` gets exactly 48 samples per
+2 s window, and both configs carry the rule ``Lost: count(beat) != 48``: a sample lost
+(or a window dropped by the swap) would fire it (the swap comes in the middle of a
+window).  Tenant a's ``Steady`` rule is unchanged by the swap (one notification, never
+resolved), ``Mem`` changes (fires after it), ``Disk`` is removed (resolves).  A bad
+version gets 422 and changes nothing; tenant b (the default config) keeps its own
+receiver throughout.  A ``Marker`` rule closes the test: once its alerts arrived,
 any ``Lost`` alert of the windows before it would have too.
 """
 
@@ -23,7 +24,7 @@ from app.client import get_alerts_system
 from benchmarks.peers import WebhookReceiver
 from tests.conftest import eventually
 
-HOSTS, PER_SEND = 100, 6  # 100 series x 6 samples x 4 sends/s = 2,400 samples/s per tenant
+HOSTS, PER_SEND = 210, 6  # 210 series x 6 samples x 4 sends/s = 5,040 samples/s per tenant
 WINDOW = 2
 
 COMMON_RULES = """
