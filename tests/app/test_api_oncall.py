@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from icalendar import Calendar
 
@@ -15,11 +16,12 @@ from app.api_oncall import ROUTES, BadRequest, calendar, who
 from app.config.loader import load_file
 
 NOW = datetime(2026, 3, 25, 12, tzinfo=UTC)
+PIPELINES = Path(__file__).resolve().parent / "oncall_pipelines.yaml"
 
 
 @pytest.fixture(scope="module")
 def directory():
-    return load_file(Path(__file__).resolve().parent / "oncall_pipelines.yaml", {}).oncall.directory
+    return load_file(PIPELINES, {}).oncall.directory
 
 
 def events(body: bytes) -> list[tuple[datetime, datetime, str]]:
@@ -85,3 +87,32 @@ def test_bad_queries_name_every_reason_and_unknown_names_are_404s(directory):
         "/api/v1/schedules/{name}.ics",
         "/api/v1/users/{name}.ics",
     }
+
+
+async def test_a_worker_serves_who_and_the_feeds(make_worker, directory):
+    worker = make_worker(PIPELINES.read_text())
+    worker.start()
+    await worker.ready()
+    async with aiohttp.ClientSession(worker.url) as http:
+        async with http.get("/api/v1/oncall?schedule=db-primary&at=2026-01-12T19:00") as r:
+            assert r.status == 200
+            [report] = (await r.json())["data"]
+            assert [p["name"] for p in report["on_call"]] == ["carol"]
+        # the week of a clock change, with both overrides
+        feed = "/api/v1/schedules/db-primary.ics?start=2026-03-28T00:00Z&end=2026-04-03T00:00Z"
+        async with http.get(feed) as r:
+            assert (r.status, r.content_type) == (200, "text/calendar")
+            evs = events(await r.read())
+        week = directory.schedule("db-primary").shifts(
+            datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 4, 3, tzinfo=UTC)
+        )
+        assert evs == [(x.start, x.end, f"On call: {x.user} (db-primary)") for x in week]
+        async with http.get("/api/v1/users/carol.ics") as r:
+            assert r.status == 200
+            mine = events(await r.read())  # a week back to 90 days on from now
+            assert mine and all(summary.startswith("On call: carol") for _, _, summary in mine)
+        async with http.get("/api/v1/users/zed.ics") as r:
+            assert (r.status, (await r.json())["errors"]) == (404, ["unknown user 'zed'"])
+        async with http.get("/api/v1/schedules/db-primary.ics?start=x&end=y") as r:
+            assert r.status == 400
+            assert len((await r.json())["errors"]) == 2
