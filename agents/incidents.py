@@ -127,11 +127,11 @@ class IncidentStage:
             elif kind == "l":
                 c.restore_learner(rest, value)
                 self.partition_of[rest] = partition
+        members.sort(key=lambda im: im[1].joined_at)  # in the order they joined
         for iid, m in members:
             inc = incidents.get(iid)
             if inc is not None:
-                inc.members[m.fingerprint] = m
-                inc.firing += m.firing
+                inc.restore(m)
         for inc in incidents.values():
             self.partition_of[inc.tenant] = partition
         c.load(incidents.values())

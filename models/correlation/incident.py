@@ -93,6 +93,9 @@ class Incident:
     resolved_at: float = 0.0
     resolved_by: str = ""  # "" while open; "alerts" when all members resolved
     index_keys: set[Any] = field(default_factory=set)  # correlator's index entries
+    # kept as members come and go, so the title costs O(1) per batch, not O(members)
+    kind_counts: Counter[str] = field(default_factory=Counter)
+    _common: dict[str, str] | None = None  # labels all members share; None: no members
 
     @property
     def alive(self) -> bool:
@@ -109,11 +112,20 @@ class Incident:
         known = self.members.get(member.fingerprint)
         if known is not None:
             return self.fired(member.fingerprint, member.joined_at)
-        self.members[member.fingerprint] = member
+        self.restore(member)
         self.last_at = max(self.last_at, member.joined_at)
-        if member.firing:
-            self.firing += 1
         return self._maybe_open()
+
+    def restore(self, member: Member) -> None:
+        """A member back in (from the table, a merge or a split): counts only."""
+        self.members[member.fingerprint] = member
+        self.firing += member.firing
+        self.kind_counts[member.kind] += 1
+        labels = member.labels
+        if self._common is None:
+            self._common = {k: v for k, v in labels.items() if k not in ("alertname", "tenant")}
+        elif self._common:
+            self._common = {k: v for k, v in self._common.items() if labels.get(k) == v}
 
     def fired(self, fingerprint: str, t: float) -> bool:
         m = self.members[fingerprint]
@@ -134,6 +146,13 @@ class Incident:
             self.status, self.resolved_at, self.resolved_by = RESOLVED, t, "alerts"
             return True
         return False
+
+    def _recount(self) -> None:
+        """Counts from the members again, after some left (a split)."""
+        members = list(self.members.values())
+        self.members, self.firing, self.kind_counts, self._common = {}, 0, Counter(), None
+        for m in members:
+            self.restore(m)
 
     def _maybe_open(self) -> bool:
         if self.status == PENDING and self.firing >= self.min_alerts:
@@ -158,15 +177,14 @@ class Incident:
         is left empty and resolved. Returns the moved members."""
         moved = [m for fp, m in other.members.items() if fp not in self.members]
         for m in moved:
-            self.members[m.fingerprint] = m
-            self.firing += m.firing
+            self.restore(m)
         self.started_at = min(self.started_at, other.started_at)
         self.last_at = max(self.last_at, other.last_at)
         if self.status == RESOLVED and self.firing:
             self.status, self.resolved_at, self.resolved_by = OPEN, 0.0, ""
         elif self.status == PENDING and other.visible:
             self.status, self.opened_at = OPEN, other.opened_at
-        other.members, other.firing = {}, 0
+        other.members, other.firing, other.kind_counts, other._common = {}, 0, Counter(), None
         other.resolve(self.last_at, f"merged into {self.id}")
         return moved
 
@@ -179,9 +197,9 @@ class Incident:
             m = self.members.pop(fp)
             self.firing -= m.firing
             m.how, m.cause, m.score = SPLIT, None, None
-            out.members[fp] = m
-            out.firing += m.firing
+            out.restore(m)
             out.started_at = min(out.started_at, m.joined_at)
+        self._recount()
         if self.firing <= 0 and self.status != RESOLVED:
             self.resolve(t, "alerts")
         if out.firing <= 0:
@@ -190,20 +208,11 @@ class Incident:
 
     # --- what people read ----------------------------------------------------------------
     def kinds(self) -> Counter[str]:
-        return Counter(m.kind for m in self.members.values())
+        return self.kind_counts
 
     def common_labels(self) -> dict[str, str]:
         """Labels every member shares (besides alertname), for the title."""
-        it = iter(self.members.values())
-        first = next(it, None)
-        if first is None:
-            return {}
-        common = {k: v for k, v in first.labels.items() if k not in ("alertname", "tenant")}
-        for m in it:
-            common = {k: v for k, v in common.items() if m.labels.get(k) == v}
-            if not common:
-                break
-        return common
+        return dict(self._common or {})
 
     def title(self) -> str:
         kinds = self.kinds()

@@ -175,10 +175,8 @@ def replay(c: Correlator) -> Correlator:
         members.pop((iid, fp), None)
     fresh = by_cluster(window=60)
     restored = {i: Incident.from_header(h) for i, h in headers.items()}
-    for (iid, _), m in members.items():
-        restored[iid].members[m["fingerprint"]] = Member.from_wire(m)
-    for inc in restored.values():
-        inc.firing = sum(m.firing for m in inc.members.values())
+    for (iid, _), m in sorted(members.items(), key=lambda kv: kv[1]["joined_at"]):
+        restored[iid].restore(Member.from_wire(m))
     fresh.load(restored.values())
     return fresh
 

@@ -80,6 +80,8 @@ def test_merge_moves_members_and_resolves_the_source():
     moved = a.absorb(b)
     assert [m.fingerprint for m in moved] == ["g1"]
     assert set(a.members) == {"f0", "f1", "g1"} and a.firing == 3
+    assert a.kinds() == {"A": 1, "B": 1, "C": 1} and a.common_labels() == {}
+    assert not b.kinds() and b.title() == "incident i2"
     assert (a.started_at, a.last_at) == (-5.0, 8.0)
     assert b.status == RESOLVED and not b.members and "merged into i1" in b.resolved_by
 
@@ -97,6 +99,8 @@ def test_split_moves_members_to_a_new_open_incident():
     assert set(out.members) == {"f2", "f3"} and out.status == OPEN and out.firing == 2
     assert all(m.how == SPLIT for m in out.members.values())
     assert set(inc.members) == {"f0", "f1"} and inc.firing == 2 and inc.status == OPEN
+    assert inc.kinds() == {"A": 1, "B": 1} and out.kinds() == {"B": 2}
+    assert inc.common_labels() == out.common_labels() == {"cluster": "eu"}
 
 
 def test_title_summary_and_records_round_trip():
@@ -106,7 +110,7 @@ def test_title_summary_and_records_round_trip():
     assert inc.summary() == "3 alerts (3 firing): B x2, A x1; probable root cause: A"
     back = Incident.from_header(inc.header())
     for m in inc.members.values():
-        back.add(Member.from_wire(m.to_wire()))
+        back.restore(Member.from_wire(m.to_wire()))
     assert back.to_wire() == inc.to_wire()
     wire = inc.to_wire()
     assert [m["fingerprint"] for m in wire["members"]] == ["f0", "f1", "f2"]
