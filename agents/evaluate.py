@@ -186,8 +186,8 @@ def _checkpoint() -> None:
 
 @app.timer(settings.tick)
 async def close_windows() -> None:
-    if not owned.ready():
-        return
+    if not owned.ready() or (_configs and not _configs[0].ready):
+        return  # restored state is loaded only once the tenants' own rules are known
     owned.sync()
     now = time.time()
     alerts, changed = evaluator.close(now)
