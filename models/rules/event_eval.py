@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from functools import partial
 from typing import Any
 
-from models.alerting.alert import RESOLVED, Alert
+from models.alerting.alert import FIRING, RESOLVED, Alert
 from models.rules.annotations import render
 from models.rules.event import Event
 from models.rules.events import EventRule, EventSpec, Transition, make_event_rule
@@ -49,8 +48,9 @@ class EventEvaluator:
     time by ``set_rules``.  A rule object holds the state of every tenant that runs it;
     a tenant whose set keeps a rule unchanged keeps its state."""
 
-    def __init__(self, specs: Iterable[EventSpec], idle: float = 5.0) -> None:
+    def __init__(self, specs: Iterable[EventSpec], idle: float = 5.0, resend: float = 60.0) -> None:
         self.idle = idle
+        self.resend = resend
         self.sets: dict[str | None, RuleSet] = {None: RuleSet(map(make_event_rule, specs))}
         self.watermark: dict[str, float] = {}  # tenant -> newest event timestamp
         self.last_seen: dict[str, float] = {}  # tenant -> wall clock of its latest record
@@ -58,6 +58,8 @@ class EventEvaluator:
         # stored state of rules a tenant does not run (yet): a tenant's own config may be
         # read after its partition's state, and adopts it then
         self.parked: dict[tuple[str, str], dict[LabelKey, tuple[str, list[Any]]]] = {}
+        # firing keys -> (their rule, when their alert was last sent)
+        self.firing: dict[tuple[int, str, LabelKey], tuple[EventRule, float]] = {}
 
     def rules_of(self, tenant: str) -> RuleSet:
         return self.sets.get(tenant) or self.sets[None]
@@ -73,7 +75,7 @@ class EventEvaluator:
             if e.ts > self.watermark.get(e.tenant, -math.inf):
                 self.watermark[e.tenant] = e.ts
             for rule in self.rules_of(e.tenant).reading(e.type):
-                alerts += map(self.alert_of(rule), rule.learn_one(e))
+                alerts += self._alerts(rule, rule.learn_one(e), now)
         return alerts
 
     def set_rules(self, tenant: str | None, specs: Iterable[EventSpec], now: float) -> None:
@@ -94,14 +96,14 @@ class EventEvaluator:
                 continue
             for t in rule.tenants():
                 if t == tenant if tenant is not None else t not in overridden:
-                    self.retired += map(self.alert_of(rule), rule.retire(t, now))
+                    self.retired += self._alerts(rule, rule.retire(t, now), now)
         self.sets[tenant] = RuleSet(new)
         for t, name in list(self.parked):
             rule = self.rules_of(t).rules.get(name)
             if rule is not None:
                 for key, (digest, state) in self.parked.pop((t, name)).items():
                     if digest == rule.digest:
-                        rule.restore(t, key, state)
+                        self._adopt(rule, t, key, state)
                     else:  # written by another definition: deleted from the table
                         rule.dirty.add((t, key))
 
@@ -117,12 +119,43 @@ class EventEvaluator:
             for tenant in rule.tenants():
                 at = self.clock(tenant, now)
                 if at > -math.inf:  # a restored tenant waits for its first event or idle
-                    alerts += map(self.alert_of(rule), rule.tick(tenant, at))
-        return alerts
+                    alerts += self._alerts(rule, rule.tick(tenant, at), now)
+        return alerts + self._resend(now)
 
-    @staticmethod
-    def alert_of(rule: EventRule) -> Callable[[Transition], Alert]:
-        return partial(transition_alert, rule.spec)
+    def _alerts(self, rule: EventRule, changes: list[Transition], now: float) -> list[Alert]:
+        """The alerts of ``changes``; a firing one is valid for 4 resend intervals."""
+        out = []
+        for change in changes:
+            k = (id(rule), change.tenant, change.key)
+            if change.status == FIRING:
+                self.firing[k] = (rule, now)
+            else:
+                self.firing.pop(k, None)
+            out.append(transition_alert(rule.spec, change, now + 4 * self.resend))
+        return out
+
+    def _resend(self, now: float) -> list[Alert]:
+        """Firing alerts again, every ``resend`` seconds, as Prometheus re-sends its
+        firing alerts: each is valid for 4 intervals, so an alert whose rule is gone
+        (or whose worker is) resolves by itself in the alert path."""
+        due = [(k, rule) for k, (rule, sent) in self.firing.items() if now - sent >= self.resend]
+        out: list[Alert] = []
+        for k, rule in due:
+            _, tenant, key = k
+            st = rule.states.get(tenant, {}).get(key)
+            if st is None or not st[0]:
+                del self.firing[k]
+                continue
+            value = rule.measure(st, now)
+            change = Transition(rule.spec.alert, tenant, key, FIRING, st[1], now, value)
+            out += self._alerts(rule, [change], now)
+        return out
+
+    def _adopt(self, rule: EventRule, tenant: str, key: LabelKey, state: list[Any]) -> None:
+        """Stored state back into its rule; a firing key is re-sent at the next tick."""
+        rule.restore(tenant, key, state)
+        if state[0]:
+            self.firing[(id(rule), tenant, key)] = (rule, -math.inf)
 
     # --- persistence: the caller writes what changed, and loads it back ---------------
     def changed(self) -> Iterator[tuple[str, str, LabelKey, list[Any] | None]]:
@@ -149,20 +182,22 @@ class EventEvaluator:
             return "parked"
         if digest != r.digest:
             return "stale"
-        r.restore(tenant, key, state)
+        self._adopt(r, tenant, key, state)
         return "restored"
 
     def forget_tenants(self, keep: Callable[[str], bool]) -> None:
         for rule in self.all_rules():
             rule.forget_tenants(keep)
         self.parked = {k: v for k, v in self.parked.items() if keep(k[0])}
+        self.firing = {k: v for k, v in self.firing.items() if keep(k[1])}
         for per_tenant in (self.watermark, self.last_seen):
             for tenant in [t for t in per_tenant if not keep(t)]:
                 del per_tenant[tenant]
 
 
-def transition_alert(spec: EventSpec, change: Transition) -> Alert:
-    """The alert of a fired or resolved key, labelled and annotated as metric rules' are."""
+def transition_alert(spec: EventSpec, change: Transition, valid_until: float) -> Alert:
+    """The alert of a fired or resolved key, labelled and annotated as metric rules' are;
+    a firing one ends at ``valid_until`` unless it is sent again."""
     labels = {
         **dict(change.key),
         **spec.labels,
@@ -181,6 +216,6 @@ def transition_alert(spec: EventSpec, change: Transition) -> Alert:
         annotations=annotations,
         status=change.status,
         starts_at=change.since,
-        ends_at=change.at if resolved else 0.0,
+        ends_at=change.at if resolved else valid_until,
         source=f"event-rule:{spec.alert}",
     )

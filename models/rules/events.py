@@ -146,6 +146,10 @@ class EventRule(ABC):
     @abstractmethod
     def new_state(self) -> Any: ...
 
+    @abstractmethod
+    def measure(self, st: list[Any], now: float) -> float:
+        """What a firing key's alert reports as its value when it is sent again."""
+
     def _state(self, event: Event) -> tuple[LabelKey, Any]:
         key = group_key(event, self.spec.group_by)
         per = self.states.setdefault(event.tenant, {})
@@ -209,6 +213,9 @@ class CountRule(EventRule):
 
     def new_state(self) -> list[Any]:
         return [False, 0.0, -math.inf, []]
+
+    def measure(self, st: list[Any], now: float) -> float:
+        return len(st[3])
 
     def learn_one(self, event: Event) -> list[Transition]:
         spec = self.spec
@@ -292,6 +299,9 @@ class SequenceRule(EventRule):
     def new_state(self) -> list[Any]:
         return [False, 0.0, [None] * (len(self.spec.steps) - 1), 0.0]
 
+    def measure(self, st: list[Any], now: float) -> float:
+        return st[3] - st[SINCE]
+
     def learn_one(self, event: Event) -> list[Transition]:
         steps = self.spec.steps
         hits = [j for j, step in enumerate(steps) if step.matches(event)]
@@ -350,6 +360,9 @@ class AbsenceRule(EventRule):
 
     def new_state(self) -> list[Any]:
         return [False, 0.0, -math.inf]
+
+    def measure(self, st: list[Any], now: float) -> float:
+        return now - st[2]
 
     def learn_one(self, event: Event) -> list[Transition]:
         if not self.spec.match.matches(event):

@@ -323,11 +323,31 @@ def test_evaluator_alerts_are_labelled_and_templated_as_metric_rules():
         "tenant": "acme",
     }
     assert alert.annotations == {"summary": "2 failed logins for bob"}
-    assert alert.status == "firing" and alert.starts_at == 1001 and alert.ends_at == 0
+    # valid for 4 resend intervals (60 s), as Prometheus' alerts are
+    assert alert.status == "firing" and alert.starts_at == 1001 and alert.ends_at == 1241
     assert alert.source == "event-rule:BruteForce"
     changed = {(t, r, k): d for t, r, k, d in ev_.changed()}
     assert set(changed) == {("acme", "BruteForce", (("user", "bob"),))}
     assert list(ev_.changed()) == []
+
+
+def test_firing_alerts_are_sent_again_each_interval_and_after_a_restore():
+    ev_ = EventEvaluator([count(n=2)], resend=60)
+    [first] = ev_.add([ev("login_failed", 1000 + i, user="bob") for i in range(2)], now=1001)
+    ev_.add([ev("login_failed", 1005, user="bob")], now=1005)  # still firing: no new alert
+    assert ev_.tick(now=1060) == []
+    [again] = ev_.tick(now=1061)
+    assert (again.fingerprint, again.status, again.starts_at) == (first.fingerprint, "firing", 1001)
+    assert again.ends_at == 1061 + 240
+    assert ev_.tick(now=1100) == []
+    stored = {k: d for _, _, k, d in ev_.changed()}[(("user", "bob"),)]
+    restarted = EventEvaluator([count(n=2)], resend=60)
+    assert restarted.restore("acme", "BruteForce", (("user", "bob"),), stored, 2000) == "restored"
+    [refreshed] = restarted.tick(now=2000)  # at once: the old one may have expired meanwhile
+    assert (refreshed.fingerprint, refreshed.status) == (first.fingerprint, "firing")
+    # resolved (the window slid past): no more resends
+    assert [a.status for a in restarted.tick(now=2001 + 5000)] == ["resolved"]
+    assert restarted.tick(now=9000) == []
 
 
 def test_evaluator_clock_is_event_time_until_the_tenant_goes_quiet():
