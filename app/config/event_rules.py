@@ -21,9 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, field_validator
 
 from app.config.routing import MatcherList
-from app.config.rules import parse_condition
+from app.config.rules import AlertFields, parse_condition
 from models.durations import Duration
-from models.rules.annotations import compile_template
 from models.rules.event_match import FIELD_OPS, FIELD_PREFIX, EventMatch, FieldCondition
 from models.rules.events import AbsenceSpec, CountSpec, SequenceSpec
 from models.suppression.matchers import is_valid_label_name
@@ -77,24 +76,18 @@ def _check_key_name(name: str) -> str:
     return name
 
 
-class _EventRuleBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+def _positive(v: float) -> float:
+    if v <= 0:
+        raise ValueError("must be longer than 0s")
+    return v
 
-    alert: str = Field(min_length=1)
-    severity: str = "warning"
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+
+Positive = Annotated[Duration, AfterValidator(_positive)]
+"""A duration longer than 0s: windows, ``within``, ``for``."""
+
+
+class _EventRuleBase(AlertFields):
     group_by: list[str] = []
-
-    @field_validator("annotations")
-    @classmethod
-    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, source in v.items():
-            try:
-                compile_template(source)
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-        return v
 
     @field_validator("group_by")
     @classmethod
@@ -116,17 +109,10 @@ class CountEventRule(_EventRuleBase):
 
     kind: Literal["count"]
     match: EventMatchConfig
-    window: Duration
+    window: Positive
     sliding: bool = True
     condition: str
     distinct: str | None = None
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be longer than 0s")
-        return v
 
     @field_validator("condition")
     @classmethod
@@ -162,15 +148,8 @@ class SequenceEventRule(_EventRuleBase):
 
     kind: Literal["sequence"]
     steps: list[EventMatchConfig] = Field(min_length=2)
-    within: Duration
+    within: Positive
     resolve_after: Duration | None = None  # default: within
-
-    @field_validator("within")
-    @classmethod
-    def _within(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be longer than 0s")
-        return v
 
     def to_spec(self) -> SequenceSpec:
         return SequenceSpec(
@@ -186,14 +165,7 @@ class AbsenceEventRule(_EventRuleBase):
 
     kind: Literal["absence"]
     match: EventMatchConfig
-    for_: Duration = Field(alias="for")
-
-    @field_validator("for_")
-    @classmethod
-    def _for(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be longer than 0s")
-        return v
+    for_: Positive = Field(alias="for")
 
     def to_spec(self) -> AbsenceSpec:
         return AbsenceSpec(**self._common(), match=self.match.to_match(), for_=self.for_)
