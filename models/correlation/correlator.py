@@ -359,12 +359,20 @@ class Correlator:
 
     # --- housekeeping ---------------------------------------------------------------------
     def gc(self, now: float, retention: float) -> None:
-        """Forget resolved incidents past ``retention`` and candidates that never opened."""
+        """Forget resolved incidents past ``retention``, candidates that never opened, and
+        what the learned joins remember of sources quiet for longer than their window."""
         for inc in list(self.incidents.values()):
             if inc.alive:
                 continue
             if inc.status == PENDING or not inc.opened_at or inc.resolved_at + retention <= now:
                 self._delete(inc)
+        if self.learned is not None:
+            window = self.learned.window
+            for key, recent in list(self.recent.items()):
+                for iid in [i for i, seen in recent.items() if now - seen.last > window]:
+                    del recent[iid]
+                if not recent:
+                    del self.recent[key]
 
     def forget_partition(self, partition: int) -> None:
         for inc in [i for i in self.incidents.values() if i.partition == partition]:

@@ -232,3 +232,25 @@ def test_defaults_learn_a_recurring_pattern_and_leave_noise_alone():
     c.drain()
     m = next(m for m in flap.members.values() if m.kind == "BgpFlap")  # type: ignore[union-attr]
     assert m.how == LEARNED and m.cause == "LinkDown" and down.root_cause == "LinkDown"
+
+
+def test_gc_keeps_resolved_incidents_for_the_retention_and_drops_candidates():
+    c = Correlator(
+        [CorrelationRule("outage", ("cluster",))],
+        learned=LearnedJoin(),
+        learner_type=CausalLearner,
+    )
+    inc = c.learn_one(alert("A", 0, cluster="eu", device="r1"), 0, 0)
+    c.learn_one(alert("B", 1, cluster="eu", device="r2"), 0, 1)
+    lone = c.learn_one(alert("C", 2, cluster="us", device="r3"), 0, 2)
+    for name, cluster, device in [("A", "eu", "r1"), ("B", "eu", "r2"), ("C", "us", "r3")]:
+        c.learn_one(alert(name, 10, RESOLVED, cluster=cluster, device=device), 0, 10)
+    assert inc.status == lone.status == INC_RESOLVED
+    c.drain()
+    c.gc(100, retention=3600)
+    assert inc.id in c.incidents and lone.id not in c.incidents  # a candidate: gone
+    assert not c.recent  # sources quiet for longer than the window
+    c.gc(3611, retention=3600)
+    assert not c.incidents and not c.member_of and not c.index
+    gone = c.drain()
+    assert set(gone.gone) == {inc.id, lone.id} and len(gone.gone_members) == 3
