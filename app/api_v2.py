@@ -389,7 +389,8 @@ class StatusV2(RuntimeView):
 
 class ReceiversV2(RuntimeView):
     async def get(self, request: Request) -> Response:
-        return json_response([{"name": r.name} for r in self.runtime.config.receivers])
+        config = self.runtime.config_for(tenant_of(request) or "")  # a tenant's own, if any
+        return json_response([{"name": r.name} for r in config.receivers])
 
 
 ROUTES: dict[str, type[RuntimeView]] = {

@@ -142,6 +142,12 @@ async def test_a_tenant_config_swaps_while_samples_flow(
             current = (await r.json())["data"]
         async with http.get(api + "/versions") as r:
             versions = [v["version"] for v in (await r.json())["data"]]
+        receivers = {}
+        for tenant in ("a", "b"):
+            headers = {"X-Scope-OrgID": tenant}
+            async with http.get(f"{worker.url}/api/v2/receivers", headers=headers) as r:
+                receivers[tenant] = [x["name"] for x in await r.json()]
+        assert receivers == {"a": ["team-a"], "b": ["ops"]}
     await a_receiver.stop()
     # the CLI, through the same API: a diff against the running version, then a rollback
     v2_file = tmp_path / "a.yaml"
