@@ -148,7 +148,9 @@ def register(
             await send_alerts(alerts_topic, evaluator.add(events, now))
             state.persist(partition, offset)
 
-    @app.timer(tick, name="agents.events.tick_event_rules")
+    # a pass costs ~1 us per key (measured: 9 ms for 9,400 keys), and event rules need
+    # no finer clock than a second
+    @app.timer(max(tick, 1.0), name="agents.events.tick_event_rules")
     async def tick_event_rules() -> None:
         if not state.owned.ready():
             return
