@@ -173,7 +173,9 @@ class EventRule(ABC):
         return None if st is None else list(st)
 
     def restore(self, tenant: str, key: LabelKey, data: list[Any]) -> None:
-        self.states.setdefault(tenant, {})[key] = list(data)
+        """``data`` as ``to_wire`` gave it, read back from JSON (where -inf is null)."""
+        state = [-math.inf if v is None else v for v in data]
+        self.states.setdefault(tenant, {})[key] = state
 
     def tenants(self) -> list[str]:
         return list(self.states)

@@ -262,15 +262,20 @@ def test_absence_fires_after_silence_and_resolves_when_events_return():
 
 # --- state survives a restart ---------------------------------------------------------------
 
-SPECS = [count(window=60), count(window=60, sliding=False, n=3), sequence("a", "b", within=30)]
-kinds = st.sampled_from(["login_failed", "a", "b", "other"])
+SPECS = [
+    count(window=60),
+    count(window=60, sliding=False, n=3),
+    sequence("a", "b", within=30),
+    absence(50),
+]
+kinds = st.sampled_from(["login_failed", "a", "b", "heartbeat", "other"])
 users = st.sampled_from(["bob", "ann"])
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     spec=st.sampled_from(SPECS),
-    steps=st.lists(st.tuples(kinds, users, st.integers(0, 20)), max_size=40),
+    steps=st.lists(st.tuples(kinds, users, st.integers(0, 40)), max_size=40),
     cut=st.integers(0, 40),
 )
 def test_state_through_json_gives_the_same_transitions(spec, steps, cut):
@@ -279,7 +284,7 @@ def test_state_through_json_gives_the_same_transitions(spec, steps, cut):
     events, ts = [], 0.0
     for kind, user, gap in steps:
         ts += gap
-        events.append(ev(kind, ts, user=user))
+        events.append(ev(kind, ts, user=user, service=user))
     whole = make_event_rule(spec)
     before = make_event_rule(spec)
     expected, got = [], []
