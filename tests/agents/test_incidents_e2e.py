@@ -171,6 +171,23 @@ async def test_storm_one_incident_one_growing_notification_kill_resolve(
         dead = read_topic(broker, worker.topic("dlq"), 1, timeout=10)
         assert any("topology: invalid JSON" in str(d) for d in dead), dead
 
+        # merge by hand, then split one alert off again, through the commands topic
+        pair, lone = sorted(found, key=lambda i: -i["alerts"])
+        base = f"{worker.url}/api/v1/incidents/{pair['id']}"
+        body = {"sources": [lone["id"]], "user": "e2e"}
+        async with http.post(base + "/merge", json=body, headers=globex) as r:
+            assert r.status == 202
+
+        async def sizes() -> list[int]:
+            async with http.get(worker.url + "/api/v1/incidents", headers=globex) as r:
+                return sorted(i["alerts"] for i in (await r.json())["data"] if i["alerts"])
+
+        assert await eventually(lambda: _is(sizes(), [3]), 20)
+        split = {"fingerprints": [fingerprint({**far["labels"], "tenant": "globex"})]}
+        async with http.post(base + "/split", json=split, headers=globex) as r:
+            assert r.status == 202
+        assert await eventually(lambda: _is(sizes(), [1, 2]), 20)
+
         # bad requests: every reason at once, nothing done
         url = f"{worker.url}/api/v1/incidents/{iid}/merge"
         async with http.post(url, data=b"[1]", headers=TENANT) as r:
@@ -198,3 +215,7 @@ def fps(notification: dict) -> set[str]:
 
 def fp_in(notification: dict, want: set[str]) -> bool:
     return bool(fps(notification) & want)
+
+
+async def _is(got, want):  # type: ignore[no-untyped-def]
+    return await got == want
