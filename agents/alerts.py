@@ -12,18 +12,25 @@ import time
 
 import faust
 
+from agents.continuity import OffsetGuard
 from agents.runtime import AlertRuntime
 
 
-def register(app: faust.App, topic: faust.TopicT, runtime: AlertRuntime, tick: float) -> None:
-    runtime.bind(topic.get_topic_name())
+def register(
+    app: faust.App, topic: faust.TopicT, runtime: AlertRuntime, tick: float, guard: OffsetGuard
+) -> None:
+    """``guard`` hands over the records the consumer skipped (``agents/continuity.py``)."""
+    name = topic.get_topic_name()
+    runtime.bind(name)
 
     @app.agent(topic, name="agents.alerts.process_alerts")
     async def process_alerts(stream):  # type: ignore[no-untyped-def]
         async for event in stream.events():
-            await runtime.ingest_record(
-                event.message.partition, event.key, event.value, time.time()
-            )
+            partition, offset = event.message.partition, event.message.offset
+            for r in await guard.skipped(name, partition, offset):
+                await runtime.ingest_record(partition, r.key, r.value, time.time())
+            await runtime.ingest_record(partition, event.key, event.value, time.time())
+            guard.handled(name, partition, offset)
 
     @app.timer(tick, name="agents.alerts.flush_groups")
     async def flush_groups() -> None:

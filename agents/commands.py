@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 
+from agents.continuity import OffsetGuard
 from agents.dlq import dead_letters, raw_reject
 from agents.runtime import AlertRuntime
 from models.alerting.alert import FIRING, RESOLVED
@@ -192,31 +193,40 @@ class Commands:
                 suppressor.apply_silence(p, s.id, None)
 
 
-def register(app: faust.App, topic: faust.TopicT, runtime: AlertRuntime) -> Commands:
+def register(
+    app: faust.App, topic: faust.TopicT, runtime: AlertRuntime, guard: OffsetGuard
+) -> Commands:
+    """``guard`` hands over the records the consumer skipped (``agents/continuity.py``)."""
     commands = Commands(runtime)
+    name = topic.get_topic_name()
+
+    async def handle(partition: int, key: bytes | None, value: bytes | None) -> None:
+        runtime.ensure(partition)
+        try:
+            items = decode_batch(value)
+        except WireError as exc:
+            await dead_letters("commands", key, [raw_reject(value, str(exc))])
+            return
+        bad: list[tuple[Any, str]] = []
+        now = time.time()
+        for cmd in items:
+            if not isinstance(cmd, dict):
+                bad.append((cmd, "command: expected a JSON object"))
+                continue
+            try:
+                await commands.apply(partition, cmd, now)
+            except (CommandError, SilenceError) as exc:
+                bad.append((cmd, str(exc)))
+        await dead_letters("commands", key, bad)
 
     @app.agent(topic, name="agents.commands.process_commands")
     async def process_commands(stream):  # type: ignore[no-untyped-def]
         async for event in stream.events():
-            partition = event.message.partition
-            runtime.ensure(partition)
-            key = event.key
-            try:
-                items = decode_batch(event.value)
-            except WireError as exc:
-                await dead_letters("commands", key, [raw_reject(event.value, str(exc))])
-                continue
-            bad: list[tuple[Any, str]] = []
-            now = time.time()
-            for cmd in items:
-                if not isinstance(cmd, dict):
-                    bad.append((cmd, "command: expected a JSON object"))
-                    continue
-                try:
-                    await commands.apply(partition, cmd, now)
-                except (CommandError, SilenceError) as exc:
-                    bad.append((cmd, str(exc)))
-            await dead_letters("commands", key, bad)
+            partition, offset = event.message.partition, event.message.offset
+            for r in await guard.skipped(name, partition, offset):
+                await handle(partition, r.key, r.value)
+            await handle(partition, event.key, event.value)
+            guard.handled(name, partition, offset)
             runtime.stores.checkpoint.commit_batch()
 
     @app.timer(60.0, name="agents.commands.gc_silences")

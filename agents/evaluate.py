@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from agents.continuity import OffsetGuard
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
 from app.config.schema import PipelinesConfig
@@ -35,7 +36,7 @@ from models.rules.composite import CompositeEvaluator, leaf_specs
 from models.rules.evaluator import RuleEvaluator, SeriesKey, SeriesState
 from models.rules.sample import SampleDecoder
 from models.wire import WireError
-from tables import rule_state, series_models
+from tables import offsets, rule_state, series_models
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ _anomaly_rules = {r.alert for r in _rules if r.kind == "anomaly"}
 partition_of_tenant: dict[str, int] = {}
 stats = {"samples": 0, "rejected": 0, "matched": 0}
 _last_checkpoint = [time.monotonic()]
+guard = OffsetGuard(app, offsets, settings.broker)  # records the consumer skipped
 _configs: list[TenantConfigs] = []  # set by ``follow``: ingest waits until it is ready
 _retired: list[Alert] = []  # resolved alerts of rules a config swap removed, sent next tick
 
@@ -134,34 +136,42 @@ async def _emit(alerts: list[Alert]) -> None:
         await send_batch(alerts_topic, tenant.encode(), items)
 
 
+async def _ingest(partition: int, key: bytes | None, value: bytes | None) -> None:
+    owned.ensure(partition)
+    now = time.time()
+    tenant = key.decode() if key else None
+    try:
+        samples, bad = decoder.decode(value, tenant, now)
+    except WireError as exc:
+        stats["rejected"] += 1
+        await dead_letters("metrics", key, [raw_reject(value, str(exc))])
+        return
+    stats["samples"] += len(samples)
+    if bad:
+        stats["rejected"] += len(bad)
+        await dead_letters("metrics", key, bad)
+    for t in {s.tenant for s in samples}:
+        partition_of_tenant[t] = partition
+    stats["matched"] += evaluator.add(samples, now)
+    if anomaly.active:
+        alerts = anomaly.add(samples, now)
+        if alerts:  # a firing/resolved transition is written at once
+            _checkpoint_anomaly(anomaly.transitions)
+            anomaly.transitions.clear()
+            await _emit(composite.observe(alerts, now))
+
+
 @app.agent(metrics_topic)
 async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
     while _configs and not _configs[0].ready:  # tenants' own rules are not known yet
         await asyncio.sleep(0.1)
+    name = metrics_topic.get_topic_name()
     async for event in stream.events():
-        partition = event.message.partition
-        owned.ensure(partition)
-        now = time.time()
-        tenant = event.key.decode() if event.key else None
-        try:
-            samples, bad = decoder.decode(event.value, tenant, now)
-        except WireError as exc:
-            stats["rejected"] += 1
-            await dead_letters("metrics", event.key, [raw_reject(event.value, str(exc))])
-            continue
-        stats["samples"] += len(samples)
-        if bad:
-            stats["rejected"] += len(bad)
-            await dead_letters("metrics", event.key, bad)
-        for t in {s.tenant for s in samples}:
-            partition_of_tenant[t] = partition
-        stats["matched"] += evaluator.add(samples, now)
-        if anomaly.active:
-            alerts = anomaly.add(samples, now)
-            if alerts:  # a firing/resolved transition is written at once
-                _checkpoint_anomaly(anomaly.transitions)
-                anomaly.transitions.clear()
-                await _emit(composite.observe(alerts, now))
+        partition, offset = event.message.partition, event.message.offset
+        for r in await guard.skipped(name, partition, offset):
+            await _ingest(partition, r.key, r.value)
+        await _ingest(partition, event.key, event.value)
+        guard.handled(name, partition, offset)
 
 
 def _checkpoint_anomaly(keys: set[SeriesKey]) -> None:

@@ -19,6 +19,7 @@ import faust
 import msgspec
 import orjson
 
+from agents.continuity import OffsetGuard
 from agents.dlq import dead_letters, raw_reject
 from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
@@ -150,10 +151,16 @@ def _superseded(n: Envelope, by: str) -> Receipt:
     )
 
 
-def register(app: faust.App, topics: Mapping[str, faust.TopicT], senders: ChannelSenders) -> None:
-    """One sender agent per channel topic, all delivering through ``senders``."""
+def register(
+    app: faust.App,
+    topics: Mapping[str, faust.TopicT],
+    senders: ChannelSenders,
+    guard: OffsetGuard,
+) -> None:
+    """One sender agent per channel topic, all delivering through ``senders``; ``guard``
+    hands over the records the consumer skipped (``agents/continuity.py``)."""
     for kind, topic in topics.items():
-        _sender(app, kind, topic, senders)
+        _sender(app, kind, topic, senders, guard)
 
     @app.timer(3600.0, name="agents.notify.forget_old_deliveries")
     async def forget_old_deliveries() -> None:
@@ -167,10 +174,18 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], senders: Channe
                     delivered.delete(partition, key)
 
 
-def _sender(app: faust.App, kind: str, topic: faust.TopicT, senders: ChannelSenders) -> None:
+def _sender(
+    app: faust.App, kind: str, topic: faust.TopicT, senders: ChannelSenders, guard: OffsetGuard
+) -> None:
+    name = topic.get_topic_name()
+
     @app.agent(topic, name=f"notify.{kind}")
     async def send(stream):  # type: ignore[no-untyped-def]
         # one record at a time (Faust acks an event when the next is asked for); a
         # record holds one flush's notifications of a tenant
         async for event in stream.events():
-            await senders.deliver_records([(event.message.partition, event.key, event.value)])
+            partition, offset = event.message.partition, event.message.offset
+            for r in await guard.skipped(name, partition, offset):
+                await senders.deliver_records([(partition, r.key, r.value)])
+            await senders.deliver_records([(partition, event.key, event.value)])
+            guard.handled(name, partition, offset)

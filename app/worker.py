@@ -16,6 +16,7 @@ from agents import (
     notify,
     suppression,
 )
+from agents.continuity import OffsetGuard
 from agents.events import EventRulesState
 from agents.events import register as register_event_rules
 from agents.runtime import AlertRuntime, Stores
@@ -37,6 +38,7 @@ from app.web import serve
 from models.notify.inflight import InFlight
 from models.rules.event_eval import EventEvaluator
 
+guard = OffsetGuard(app, tables.offsets, settings.broker)  # records the consumer skipped
 inflight = InFlight()  # notifications the senders have not settled: the runtime waits on them
 # per-tenant configs: the tenant files now, the config topic's versions as they are read
 configs = TenantConfigs(
@@ -58,14 +60,14 @@ runtime = AlertRuntime(
 )
 agents.evaluate.follow(configs)
 config_updates.register(app, configs, config_topic, str(settings.pipelines), settings.broker)
-alerts.register(app, alerts_topic, runtime, settings.tick)
+alerts.register(app, alerts_topic, runtime, settings.tick, guard)
 escalations = escalation.Escalations(
     runtime,
     tables.escalations,
     external_url=settings.external_url,
     link_key=escalation_api.LINK_KEY,
 )
-command_handlers = commands.register(app, commands_topic, runtime)
+command_handlers = commands.register(app, commands_topic, runtime, guard)
 escalation.register(app, escalations, command_handlers, settings.tick)
 incidents.register(
     app, runtime, tables.incidents, incidents_topic, topology_topic, command_handlers
@@ -74,6 +76,7 @@ notify.register(
     app,
     notification_topics,
     notify.ChannelSenders(app, pipeline_config(), inflight, configs.receiver),
+    guard,
 )
 suppression.register(app, runtime.suppressor, settings.broker)
 event_rules = EventRulesState(
@@ -83,7 +86,7 @@ event_rules = EventRulesState(
     events_topic.get_topic_name(),
 )
 event_rules.follow(configs)  # each tenant's own event rules, swapped at run time
-register_event_rules(app, events_topic, alerts_topic, event_rules, settings.tick)
+register_event_rules(app, events_topic, alerts_topic, event_rules, settings.tick, guard)
 serve(app, api.ROUTES, runtime)
 serve(app, api_v2.ROUTES, runtime)
 serve(app, api_config.ROUTES, runtime)

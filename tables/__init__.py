@@ -37,6 +37,12 @@ rule_state = PartitionStore(
     "rule_state",
     help="tenant/rule/series -> pending/firing state of threshold rules",
 )
+offsets = PartitionStore(
+    app,
+    checkpoint,
+    "offsets",
+    help="input topic -> the next offset its agent expects (catches records skipped)",
+)
 delivered = PartitionStore(
     app,
     checkpoint,
