@@ -69,9 +69,11 @@ def silence_body(host: int, now: float) -> dict[str, Any]:
     }
 
 
-def latency_labels(i: int, tenants: list[str], prefix: str = "Lat") -> dict[str, str]:
+def latency_labels(
+    i: int, tenants: list[str], prefix: str = "Lat", names: int = 10
+) -> dict[str, str]:
     return {
-        "alertname": f"{prefix}{i % 10}",
+        "alertname": f"{prefix}{i % names}",
         "instance": f"host-{i}",
         "severity": "warning",
         "tenant": tenants[i % len(tenants)],
@@ -102,9 +104,9 @@ def _items(spec: dict[str, Any]) -> Iterator[tuple[int, Any]]:
         for labels in alerts_workload(n, tenants)[start:]:
             yield index[labels["tenant"]], {"labels": labels}
     elif kind in ("latency", "recovery", "probe"):
-        prefix = spec.get("alertname", "Lat")
+        prefix, names = spec.get("alertname", "Lat"), spec.get("names", 10)
         for i in range(start, start + n):
-            labels = latency_labels(i, tenants, prefix)
+            labels = latency_labels(i, tenants, prefix, names)
             yield i % len(tenants), {"labels": labels}
     elif kind == "metrics":  # pre-encoded per series: the producer must outrun the worker
         series = spec["series"]
