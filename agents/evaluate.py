@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -172,6 +173,19 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
             await _ingest(partition, r.key, r.value)
         await _ingest(partition, event.key, event.value)
         guard.handled(name, partition, offset)
+
+
+def observe_rule_alerts(
+    alerts: list[Alert], partitions: Mapping[str, int], now: float
+) -> list[Alert]:
+    """Other agents' rule alerts (event rules) seen by the composites, which may read
+    them; returns those to send on. ``partitions`` maps their tenants to partitions,
+    where the composites' own state of those tenants is written."""
+    for alert in alerts:
+        p = partitions.get(alert.tenant)
+        if p is not None:
+            partition_of_tenant.setdefault(alert.tenant, p)
+    return composite.observe(alerts, now)
 
 
 def _checkpoint_anomaly(keys: set[SeriesKey]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 
 import faust
 import orjson
@@ -31,12 +32,16 @@ from agents.partitions import OwnedPartitions
 from app.config.schema import PipelinesConfig
 from app.config.tenants import TenantConfigs
 from app.faust_app import send_alerts
+from models.alerting.alert import Alert
 from models.rules.event import decode_events
 from models.rules.event_eval import EventEvaluator
 from models.wire import WireError
 from tables.store import Checkpoint, PartitionStore
 
 log = logging.getLogger(__name__)
+
+ObserveAlerts = Callable[[list[Alert], Mapping[str, int], float], list[Alert]]
+"""(rule alerts, tenant -> partition, now) -> the alerts to send on"""
 
 OFFSET_KEY = "offset"
 """The key (not a JSON list, so no rule key) holding the last `events` offset applied."""
@@ -125,8 +130,10 @@ def register(
     state: EventRulesState,
     tick: float,
     guard: OffsetGuard,
+    composites: ObserveAlerts,
 ) -> None:
-    """``guard`` hands over the records the consumer skipped (``agents/continuity.py``)."""
+    """``guard`` hands over the records the consumer skipped (``agents/continuity.py``);
+    ``composites`` sees the rules' alerts first (composite rules may read event rules)."""
     evaluator = state.evaluator
     name = topic.get_topic_name()
 
@@ -146,7 +153,8 @@ def register(
         for e in events:
             state.partition_of_tenant[e.tenant] = partition
         # alerts before state: a crash in between fires again rather than never
-        await send_alerts(alerts_topic, evaluator.add(events, now))
+        alerts = composites(evaluator.add(events, now), state.partition_of_tenant, now)
+        await send_alerts(alerts_topic, alerts)
         state.persist(partition, offset)
 
     @app.agent(topic, name="agents.events.process_events")
@@ -165,5 +173,8 @@ def register(
         if not state.owned.ready():
             return
         state.owned.sync()
-        await send_alerts(alerts_topic, evaluator.tick(time.time()))
+        now = time.time()
+        await send_alerts(
+            alerts_topic, composites(evaluator.tick(now), state.partition_of_tenant, now)
+        )
         state.persist()

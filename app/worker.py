@@ -86,7 +86,15 @@ event_rules = EventRulesState(
     events_topic.get_topic_name(),
 )
 event_rules.follow(configs)  # each tenant's own event rules, swapped at run time
-register_event_rules(app, events_topic, alerts_topic, event_rules, settings.tick, guard)
+register_event_rules(
+    app,
+    events_topic,
+    alerts_topic,
+    event_rules,
+    settings.tick,
+    guard,
+    agents.evaluate.observe_rule_alerts,  # composite rules may read event rules
+)
 serve(app, api.ROUTES, runtime)
 serve(app, api_v2.ROUTES, runtime)
 serve(app, api_config.ROUTES, runtime)

@@ -10,6 +10,7 @@ horizon).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -380,9 +381,10 @@ for _model in (AllCondition, AnyCondition, NotCondition, CompositeRule):
     _model.model_rebuild()
 
 
-def check_composites(rules: list[Any]) -> list[str]:
-    """Cross-references: a composite reads rules that exist and are not composites."""
-    kinds = {r.alert: r.kind for r in rules}
+def check_composites(rules: list[Any], event_rules: Sequence[Any] = ()) -> list[str]:
+    """Cross-references: a composite reads rules (metric or event rules) that exist and
+    are not composites."""
+    kinds = {r.alert: "event" for r in event_rules} | {r.alert: r.kind for r in rules}
     problems = []
     for r in rules:
         if r.kind != "composite":
@@ -393,8 +395,7 @@ def check_composites(rules: list[Any]) -> list[str]:
             kind = kinds.get(name)
             if kind is None:
                 problems.append(
-                    f"rules: composite {r.alert} reads rule {name}, which is not defined "
-                    "(event rules cannot be read yet)"
+                    f"rules: composite {r.alert} reads rule {name}, which is not defined"
                 )
             elif kind == "composite":
                 problems.append(f"rules: composite {r.alert} reads composite {name}")

@@ -142,7 +142,7 @@ class PipelinesConfig(BaseModel):
         problems = check_interval_names(self.time_intervals) + check_references(
             self.route, set(names), {t.name for t in self.time_intervals}
         )
-        problems += check_composites(self.rules)
+        problems += check_composites(self.rules, self.event_rules)
         problems += check_escalation(
             self.escalation_policies,
             self.route,

@@ -3,7 +3,10 @@ with hysteresis; its priority routes it (P1 to the hook, everything else nowhere
 
 from __future__ import annotations
 
+import asyncio
 import time
+
+import orjson
 
 from app.client import get_alerts_system
 from tests.conftest import eventually, read_topic
@@ -97,3 +100,68 @@ async def test_composite_fires_only_where_both_hold_and_hysteresis_holds_it(
     # the inline latency condition's own alerts never left the metrics agent
     names = {a["labels"]["alertname"] for a in read_topic(broker, worker.topic("alerts"), 10**6, 1)}
     assert names == {"HighCpu", "Overloaded"}
+
+
+EVENT_PIPELINES = """
+rules:
+  - alert: HighCpu
+    metric: cpu
+    window: 5s
+    grace: 0s
+    condition: "> 90"
+  - alert: AttackUnderLoad
+    kind: composite
+    join_on: [service]
+    all: [{rule: HighCpu}, {rule: LoginStorm}]
+event_rules:
+  - alert: LoginStorm
+    kind: count
+    match: {type: login_failed}
+    group_by: [service]
+    window: 5m
+    condition: ">= 3"
+route:
+  receiver: nowhere
+  group_by: [alertname, service]
+  group_wait: 0s
+  group_interval: 1s
+  routes:
+    - matchers: ['alertname="AttackUnderLoad"']
+      receiver: hook
+receivers:
+  - name: nowhere
+  - name: hook
+    webhook_configs:
+      - url: ${HOOK}
+"""
+
+
+async def test_a_composite_joins_a_metric_rule_and_an_event_rule(make_worker, receiver, broker):
+    worker = make_worker(EVENT_PIPELINES, {"HOOK": receiver.url})
+    worker.start()
+    await worker.ready()
+    client = get_alerts_system({"broker": broker, "topic_prefix": worker.namespace + "."})
+    now = time.time()
+    # three failed logins against api and against db; CPU high on api and on web only
+    logins = [
+        {"type": "login_failed", "labels": {"service": svc, "user": f"u{i}"}, "ts": now}
+        for svc in ("api", "db")
+        for i in range(3)
+    ]
+    client.producer.produce(worker.topic("events"), orjson.dumps(logins), b"acme")
+    assert client.producer.flush(10) == 0
+    t = float(int(now) - 300)
+    assert client.send_metrics(step(t, {"api": 95, "web": 97, "db": 20}, {}))
+    [page] = await receiver.wait_for(1, timeout=40)
+    assert page["status"] == "firing", worker.log()
+    assert [a["labels"]["service"] for a in page["alerts"]] == ["api"]
+    # web has load without the logins, db the logins without the load: neither fires
+    await asyncio.sleep(3)
+    names = {
+        (a["labels"]["alertname"], a["labels"].get("service"))
+        for a in read_topic(broker, worker.topic("alerts"), 10**6, timeout=2)
+    }
+    assert ("AttackUnderLoad", "api") in names
+    assert not {("AttackUnderLoad", "web"), ("AttackUnderLoad", "db")} & names, names
+    assert {("LoginStorm", "api"), ("LoginStorm", "db"), ("HighCpu", "web")} <= names
+    assert len(receiver.requests) == 1

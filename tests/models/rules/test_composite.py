@@ -224,8 +224,8 @@ def test_references_must_name_rules_that_exist_and_are_not_composites():
         "  - {alert: B, kind: composite, any: [{rule: A}]}\n"
     )
     assert errors == [
-        "pipelines.yaml:1: (top): rules: composite A reads rule Nope, which is not defined "
-        "(event rules cannot be read yet); rules: composite B reads composite A"
+        "pipelines.yaml:1: (top): rules: composite A reads rule Nope, which is not defined; "
+        "rules: composite B reads composite A"
     ], errors
 
 
