@@ -26,11 +26,10 @@ def register(
     @app.agent(topic, name="agents.alerts.process_alerts")
     async def process_alerts(stream):  # type: ignore[no-untyped-def]
         async for event in stream.events():
-            partition, offset = event.message.partition, event.message.offset
-            for r in await guard.skipped(name, partition, offset):
+            partition = event.message.partition
+            for r in await guard.records(name, event.message):
                 await runtime.ingest_record(partition, r.key, r.value, time.time())
-            await runtime.ingest_record(partition, event.key, event.value, time.time())
-            guard.handled(name, partition, offset)
+            guard.handled(name, partition, event.message.offset)
 
     @app.timer(tick, name="agents.alerts.flush_groups")
     async def flush_groups() -> None:

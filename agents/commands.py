@@ -222,11 +222,10 @@ def register(
     @app.agent(topic, name="agents.commands.process_commands")
     async def process_commands(stream):  # type: ignore[no-untyped-def]
         async for event in stream.events():
-            partition, offset = event.message.partition, event.message.offset
-            for r in await guard.skipped(name, partition, offset):
+            partition = event.message.partition
+            for r in await guard.records(name, event.message):
                 await handle(partition, r.key, r.value)
-            await handle(partition, event.key, event.value)
-            guard.handled(name, partition, offset)
+            guard.handled(name, partition, event.message.offset)
             runtime.stores.checkpoint.commit_batch()
 
     @app.timer(60.0, name="agents.commands.gc_silences")

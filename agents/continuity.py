@@ -17,14 +17,13 @@ idempotently.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import faust
 
-from app.settings import bootstrap_servers
+from agents.topic_tail import groupless_consumer
 from tables.store import PartitionStore
 
 log = logging.getLogger(__name__)
@@ -46,16 +45,16 @@ class OffsetGuard:
         self.app = app
         self.store = store
         self.broker = broker
-        self.recovered = 0  # records read back (reported in the log; tests read it there)
 
-    async def skipped(self, topic: str, partition: int, offset: int) -> list[Record]:
-        """The records of ``partition`` between the expected offset and ``offset`` that
-        the consumer did not hand over (empty in the normal case)."""
+    async def records(self, topic: str, message: Any) -> list[Record]:
+        """What to handle for a consumed ``message``, in order: the records of its
+        partition the consumer skipped before it (none in the normal case), then it."""
+        partition, offset = message.partition, message.offset
+        here = Record(offset, message.key, message.value)
         expected = self.store.get(partition, topic)
         if expected is None or offset <= expected:
-            return []
+            return [here]
         records = await self._read(topic, partition, expected, offset)
-        self.recovered += len(records)
         log.warning(
             "%s[%d]: the consumer skipped offsets %d..%d; read %d records back",
             topic,
@@ -64,22 +63,19 @@ class OffsetGuard:
             offset - 1,
             len(records),
         )
-        return records
+        return [*records, here]
 
     def handled(self, topic: str, partition: int, offset: int) -> None:
         """Stage the next expected offset (written with the agent's next batch commit)."""
         self.store.put(partition, topic, offset + 1)
 
     async def _read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+        from aiokafka import TopicPartition
 
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(self.broker).split(","),
-            group_id=None,
-            enable_auto_commit=False,
+        consumer = groupless_consumer(
+            self.app,
+            self.broker,
             max_partition_fetch_bytes=self.app.conf.consumer_max_fetch_size,
-            **credentials_to_aiokafka_auth(self.app.conf.broker_credentials),
         )
         await consumer.start()
         tp = TopicPartition(topic, partition)
@@ -97,8 +93,6 @@ class OffsetGuard:
                     break
             else:
                 log.error("%s[%d]: gave up reading back %d..%d", topic, partition, start, end)
-        except asyncio.CancelledError:
-            raise
         finally:
             await consumer.stop()
         return records

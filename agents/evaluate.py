@@ -168,11 +168,10 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.1)
     name = metrics_topic.get_topic_name()
     async for event in stream.events():
-        partition, offset = event.message.partition, event.message.offset
-        for r in await guard.skipped(name, partition, offset):
+        partition = event.message.partition
+        for r in await guard.records(name, event.message):
             await _ingest(partition, r.key, r.value)
-        await _ingest(partition, event.key, event.value)
-        guard.handled(name, partition, offset)
+        guard.handled(name, partition, event.message.offset)
 
 
 def observe_rule_alerts(

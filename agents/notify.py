@@ -184,8 +184,7 @@ def _sender(
         # one record at a time (Faust acks an event when the next is asked for); a
         # record holds one flush's notifications of a tenant
         async for event in stream.events():
-            partition, offset = event.message.partition, event.message.offset
-            for r in await guard.skipped(name, partition, offset):
+            partition = event.message.partition
+            for r in await guard.records(name, event.message):
                 await senders.deliver_records([(partition, r.key, r.value)])
-            await senders.deliver_records([(partition, event.key, event.value)])
-            guard.handled(name, partition, offset)
+            guard.handled(name, partition, event.message.offset)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import faust
 
@@ -17,6 +18,21 @@ from app.settings import bootstrap_servers
 
 Apply = Callable[[int, bytes | None, bytes | None], Awaitable[None]]
 """Called with (partition, key, value) for each record, in order."""
+
+
+def groupless_consumer(app: faust.App, broker: str, **options: Any) -> Any:
+    """An aiokafka consumer outside the consumer group (its partitions assigned by hand,
+    nothing committed), with the app's broker credentials."""
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker).split(","),
+        group_id=None,
+        enable_auto_commit=False,
+        **credentials_to_aiokafka_auth(app.conf.broker_credentials),
+        **options,
+    )
 
 
 async def tail(
@@ -29,15 +45,9 @@ async def tail(
 ) -> None:
     """Read every partition of ``topic`` from the beginning for ever; ``caught_up`` is
     called once, when the end offsets seen at start are reached."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+    from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker).split(","),
-        group_id=None,
-        enable_auto_commit=False,
-        **credentials_to_aiokafka_auth(app.conf.broker_credentials),
-    )
+    consumer = groupless_consumer(app, broker)
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)
