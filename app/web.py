@@ -15,6 +15,9 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from app.faust_app import commands_topic
+from models.access.principal import Principal
+
+PRINCIPAL = "alertstream.principal"  # where the access middleware leaves the caller
 
 if TYPE_CHECKING:
     from agents.runtime import AlertRuntime
@@ -28,6 +31,12 @@ def json_response(data: Any, status: int = 200) -> Response:
 def am_error(status: int, reason: str) -> Response:
     """Alertmanager's error body: a JSON string."""
     return json_response(reason, status)
+
+
+def principal_of(request: Request) -> Principal | None:
+    """The caller the access middleware authenticated, None where it let the request
+    through without a credential (public views)."""
+    return request.get(PRINCIPAL)
 
 
 def tenant_of(request: Request) -> str | None:
