@@ -23,6 +23,7 @@ from app.gather import LOCAL, gathered
 from app.settings import settings
 from app.web import RuntimeView, am_error, json_response, send_commands, tenant_of
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
+from models.access.permissions import INGEST, PUBLIC, READ, RESPOND
 from models.alerting.alert import Alert
 from models.rules.sample import Sample, parse_many
 from models.wire import WireError, decode_batch, parse_time
@@ -66,6 +67,8 @@ async def accept(request: Request, cls: Any, topic: Any) -> Response:
 
 @app.page("/healthz")
 class Health(View):
+    permissions = {"GET": PUBLIC}
+
     async def get(self, request: Request) -> Response:
         assigned = app.assignor.assigned_actives()
         ok = bool(assigned) and not (app.rebalancing or app.in_recovery)
@@ -76,11 +79,15 @@ class Health(View):
 
 @app.page("/api/v1/metrics")
 class Metrics(View):
+    permissions = {"POST": INGEST}
+
     async def post(self, request: Request) -> Response:
         return await accept(request, Sample, metrics_topic)
 
 
 class Alerts(RuntimeView):
+    permissions = {"GET": READ, "POST": INGEST}
+
     async def post(self, request: Request) -> Response:
         return await accept(request, Alert, alerts_topic)
 
@@ -103,6 +110,8 @@ class LearnedModels(View):
     """The learned per-series state of this tenant's rules: auto-threshold bands,
     forecasts, anomaly detectors' expected ranges (``?tenant=`` or X-Scope-OrgID)."""
 
+    permissions = {"GET": READ}
+
     async def get(self, request: Request) -> Response:
         return await tenant_read(request, lambda tenant: learned_models(tenant, time.time()))
 
@@ -114,6 +123,8 @@ class SlackInteractions(View):
     The request must carry a valid v0 signature made with the app's signing secret
     (ALERTSTREAM_SLACK_SIGNING_SECRET) within 5 minutes; anything else is refused with
     401 and changes nothing.  A valid click becomes a command on the `commands` topic."""
+
+    permissions = {"POST": PUBLIC}  # its signature is its credential
 
     async def post(self, request: Request) -> Response:
         secret = settings.slack_signing_secret
@@ -140,6 +151,8 @@ class SlackInteractions(View):
 
 
 class AckGroup(RuntimeView):
+    permissions = {"POST": RESPOND}
+
     async def post(self, request: Request) -> Response:
         try:
             body = orjson.loads(await request.read())
@@ -171,6 +184,8 @@ class AckGroup(RuntimeView):
 
 
 class Limits(RuntimeView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request) -> Response:
         return json_response({"status": "success", "data": limits_report(self.runtime)})
 
@@ -179,6 +194,8 @@ _FP = re.compile(r"^[0-9a-f]{16}$")
 
 
 class History(RuntimeView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request, fingerprint: str) -> Response:
         if not _FP.match(fingerprint):
             return am_error(400, "fingerprint: expected 16 hex digits")

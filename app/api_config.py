@@ -22,6 +22,7 @@ from app.config.schema import PipelinesConfig
 from app.config.tenants import ConfigVersion, TenantConfigs, describe_changes, text_diff
 from app.faust_app import config_topic
 from app.web import RuntimeView, json_response
+from models.access.permissions import EDIT, READ
 
 APPLY_WAIT = 10.0  # seconds a PUT waits for this worker to install its version
 MAX_BODY = 1024 * 1024
@@ -65,6 +66,8 @@ async def produce(configs: TenantConfigs, version: ConfigVersion) -> bool:
 
 
 class TenantConfig(RuntimeView):
+    permissions = {"GET": READ, "PUT": EDIT}
+
     async def get(self, request: Request, tenant: str) -> Response:
         configs = self.runtime.configs
         current = configs.versions.get(tenant)
@@ -104,6 +107,8 @@ async def _apply(
 
 
 class TenantConfigVersions(RuntimeView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request, tenant: str) -> Response:
         current = self.runtime.configs.versions.get(tenant)
         found = [] if current is None else [current.summary(), *current.history]
@@ -112,6 +117,8 @@ class TenantConfigVersions(RuntimeView):
 
 
 class TenantConfigDiff(RuntimeView):
+    permissions = {"POST": EDIT}
+
     async def post(self, request: Request, tenant: str) -> Response:
         """What a PUT of the body would change (nothing is applied)."""
         configs = self.runtime.configs
@@ -130,6 +137,8 @@ class TenantConfigDiff(RuntimeView):
 
 
 class TenantConfigRollback(RuntimeView):
+    permissions = {"POST": EDIT}
+
     async def post(self, request: Request, tenant: str) -> Response:
         """Apply the previous version's text again, as a new version."""
         configs = self.runtime.configs

@@ -24,6 +24,7 @@ from faust.web import Request, Response
 
 from app.gather import LOCAL, gathered
 from app.web import RuntimeView, json_response, send_commands, tenant_of
+from models.access.permissions import EDIT, READ, RESPOND
 
 ACTIONS = ("ack", "resolve", "merge", "split")
 
@@ -95,6 +96,8 @@ class _IncidentView(RuntimeView):
 
 
 class Incidents(_IncidentView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request) -> Response:
         if (missing := self.stage_or_404()) is not None:
             return missing
@@ -105,6 +108,8 @@ class Incidents(_IncidentView):
 
 
 class IncidentDetail(_IncidentView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request, incident: str) -> Response:
         if (missing := self.stage_or_404()) is not None:
             return missing
@@ -122,6 +127,8 @@ class IncidentDetail(_IncidentView):
 
 
 class IncidentAction(_IncidentView):
+    permissions = {"POST": RESPOND}
+
     async def post(self, request: Request, incident: str, action: str) -> Response:
         if action not in ACTIONS:
             return _error(404, f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
@@ -138,6 +145,8 @@ class IncidentAction(_IncidentView):
 
 
 class Graph(_IncidentView):
+    permissions = {"GET": READ, "POST": EDIT}
+
     async def get(self, request: Request) -> Response:
         if (missing := self.stage_or_404()) is not None:
             return missing

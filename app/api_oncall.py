@@ -22,6 +22,7 @@ from aiohttp import web
 from faust.web import Request, Response
 
 from app.web import RuntimeView, json_response, tenant_of
+from models.access.permissions import READ
 from models.oncall.directory import Directory
 from models.oncall.ical import schedule_calendar, user_calendar
 from models.oncall.schedule import parse_instant
@@ -94,6 +95,8 @@ class _OncallView(RuntimeView):
 
 
 class OnCall(_OncallView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request) -> Response:
         try:
             data = who(self.directory(request), request.query, datetime.now(UTC))
@@ -105,6 +108,8 @@ class OnCall(_OncallView):
 
 
 class _Feed(_OncallView):
+    permissions = {"GET": READ}
+
     kind = ""
 
     async def get(self, request: Request, name: str) -> Response:

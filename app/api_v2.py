@@ -35,6 +35,7 @@ from app.importer import ALERTMANAGER_SECTIONS
 from app.settings import settings
 from app.web import RuntimeView, am_error, json_response, send_commands, tenant_of
 from channels.redaction import URL_KEYS, redact
+from models.access.permissions import INGEST, READ, RESPOND
 from models.alerting.alert import FIRING, Alert
 from models.suppression.matchers import (
     MatcherError,
@@ -205,6 +206,8 @@ def parse_postable(items: Any, tenant: str | None, now: float) -> list[Alert]:
 
 
 class AlertsV2(RuntimeView):
+    permissions = {"GET": READ, "POST": INGEST}
+
     async def post(self, request: Request) -> Response:
         now = time.time()
         try:
@@ -230,6 +233,8 @@ class AlertsV2(RuntimeView):
 
 
 class AlertGroupsV2(RuntimeView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request) -> Response:
         def local(filtered: AlertFilter, now: float) -> list[dict[str, Any]]:
             out = []
@@ -274,6 +279,8 @@ async def _visible(
 
 
 class SilencesV2(RuntimeView):
+    permissions = {"GET": READ, "POST": RESPOND}
+
     async def get(self, request: Request) -> Response:
         try:
             matchers = _filters(request)
@@ -315,6 +322,8 @@ class SilencesV2(RuntimeView):
 
 
 class SilenceV2(RuntimeView):
+    permissions = {"GET": READ, "DELETE": RESPOND}
+
     async def get(self, request: Request, silence_id: str) -> Response:
         s = self.runtime.suppressor.silences.get(silence_id)
         if s is None:
@@ -375,6 +384,8 @@ def limits_report(runtime: AlertRuntime) -> dict[str, Any]:
 
 
 class StatusV2(RuntimeView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request) -> Response:
         return json_response(
             {
@@ -388,6 +399,8 @@ class StatusV2(RuntimeView):
 
 
 class ReceiversV2(RuntimeView):
+    permissions = {"GET": READ}
+
     async def get(self, request: Request) -> Response:
         config = self.runtime.config_for(tenant_of(request) or "")  # a tenant's own, if any
         return json_response([{"name": r.name} for r in config.receivers])

@@ -34,6 +34,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.config.event_rules import EventRule
 from app.config.rules import Rule
 from app.settings import Settings, bootstrap_servers, security_config
+from models.access.permissions import EDIT
 from models.durations import parse_duration
 from models.rules.backtest import BacktestSpec, Item, Replay, RuleRun, compare
 from models.rules.event import decode_events
@@ -403,6 +404,8 @@ def register(app: Any, settings: Settings, configs: TenantConfigs) -> None:
 
     @app.page("/api/v1/backtest")
     class Backtest(View):
+        permissions = {"POST": EDIT}
+
         async def post(self, request: Request) -> Response:
             try:
                 body = orjson.loads(await request.read())

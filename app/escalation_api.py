@@ -25,6 +25,7 @@ from faust.web import Request, Response, View
 
 from app.gather import gathered
 from app.web import json_response, send_commands, tenant_of
+from models.access.permissions import PUBLIC, READ, RESPOND
 from models.escalation.tokens import TokenError, verify
 from models.wire import WireError, parse_time
 
@@ -78,6 +79,8 @@ def command_from(op: str, key: str, body: Any, header_tenant: str | None, now: f
 
 
 class GroupAction(View):
+    permissions = {"POST": RESPOND}
+
     async def post(self, request: Request, key: str, op: str) -> Response:
         raw = await request.read()
         try:
@@ -92,6 +95,8 @@ class GroupAction(View):
 
 
 class EscalationState(View):
+    permissions = {"GET": READ}
+
     escalations: Escalations
 
     async def get(self, request: Request, key: str) -> Response:
@@ -112,6 +117,8 @@ class EscalationState(View):
 
 
 class ActionLink(View):
+    permissions = {"GET": PUBLIC}  # the signed link is its credential
+
     async def get(self, request: Request, token: str) -> Response:
         if not LINK_KEY:
             return _error(404, ["action links are not configured"])

@@ -120,6 +120,7 @@ commands_topic = _topic("commands")
 config_topic = _topic("config", compacted=True)  # tenant -> its config version (key: tenant)
 incidents_topic = _topic("incidents")  # incident events (agents/incidents.py)
 topology_topic = _topic("topology", compacted=True)  # tenant -> its service/device graph
+tokens_topic = _topic("tokens", compacted=True)  # API token id -> its hash and roles
 receipts_topic = _topic("notifications.receipts")
 notification_topics = {kind: _topic(f"notifications.{kind}") for kind in CHANNELS}
 ALL_TOPICS = [
@@ -132,6 +133,7 @@ ALL_TOPICS = [
     config_topic,
     incidents_topic,
     topology_topic,
+    tokens_topic,
     receipts_topic,
     *notification_topics.values(),
 ]

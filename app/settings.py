@@ -27,6 +27,7 @@ class Settings:
     app_id: str  # Faust app id: consumer group and prefix of table changelog topics
     topic_prefix: str  # prepended to every topic name (several pipelines on one cluster)
     slack_signing_secret: str  # verifies Slack button clicks (empty: endpoint disabled)
+    insecure: bool = False  # no credential configured: serve non-loopback clients too
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -50,6 +51,7 @@ class Settings:
             app_id=env.get("ALERTSTREAM_APP_ID", "alertstream"),
             topic_prefix=env.get("ALERTSTREAM_TOPIC_PREFIX", ""),
             slack_signing_secret=env.get("ALERTSTREAM_SLACK_SIGNING_SECRET", ""),
+            insecure=env.get("ALERTSTREAM_INSECURE", "") not in ("", "0"),
         )
 
 

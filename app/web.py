@@ -2,7 +2,8 @@
 commands topic, and views bound to the alert runtime.
 
 Tenancy follows Cortex and Mimir: the ``X-Scope-OrgID`` header, else a ``tenant``
-query parameter (for clients that cannot set headers).
+query parameter (for clients that cannot set headers); the access middleware
+(``app/access.py``) checks it against the credential, which may bind it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from app.faust_app import commands_topic
 from models.access.principal import Principal
 
 PRINCIPAL = "alertstream.principal"  # where the access middleware leaves the caller
+TENANT = "alertstream.tenant"  # ... the tenant the request acts on
+PERMISSION = "alertstream.permission"  # ... and the permission the view declared
 
 if TYPE_CHECKING:
     from agents.runtime import AlertRuntime
@@ -39,9 +42,29 @@ def principal_of(request: Request) -> Principal | None:
     return request.get(PRINCIPAL)
 
 
+def requested_tenant(request: Request) -> str | None:
+    """The tenant the request names: in its path, else the header, else the query."""
+    return (
+        request.match_info.get("tenant")
+        or request.headers.get("X-Scope-OrgID")
+        or request.query.get("tenant")
+        or None
+    )
+
+
 def tenant_of(request: Request) -> str | None:
-    """The tenant the request names, None if it names none."""
-    return request.headers.get("X-Scope-OrgID") or request.query.get("tenant") or None
+    """The tenant the request acts on, None if none: what the access middleware derived
+    from the credential (a credential bound to one tenant acts on it), else the named one."""
+    if TENANT in request:
+        return request[TENANT]
+    return requested_tenant(request)
+
+
+def may_act_on(request: Request, tenant: str) -> bool:
+    """Whether the caller may do what this view does on ``tenant`` (a tenant named in a
+    body or found in state rather than in the request's header)."""
+    principal = principal_of(request)
+    return principal is None or principal.may(request[PERMISSION], tenant)
 
 
 async def send_commands(tenant: str, commands: list[dict[str, Any]]) -> None:

@@ -8,6 +8,7 @@ once, from the validated pipelines file, and handed to what uses it.
 import agents.evaluate  # its agent registers itself on import
 import tables
 from agents import (
+    access_tokens,
     alerts,
     commands,
     config_updates,
@@ -20,7 +21,7 @@ from agents.continuity import OffsetGuard
 from agents.events import EventRulesState
 from agents.events import register as register_event_rules
 from agents.runtime import AlertRuntime, Stores
-from app import api, api_config, api_incidents, api_oncall, api_v2, backtest, escalation_api
+from app import access, api, api_config, api_incidents, api_oncall, api_v2, backtest, escalation_api
 from app.config.tenants import TenantConfigs, load_tenant_files
 from app.faust_app import (
     alerts_topic,
@@ -30,11 +31,13 @@ from app.faust_app import (
     events_topic,
     incidents_topic,
     notification_topics,
+    tokens_topic,
     topology_topic,
 )
 from app.pipeline import pipeline_config
 from app.settings import settings
 from app.web import serve
+from models.access.tokens import TokenStore
 from models.notify.inflight import InFlight
 from models.rules.event_eval import EventEvaluator
 
@@ -102,5 +105,8 @@ serve(app, api_incidents.ROUTES, runtime)
 serve(app, api_oncall.ROUTES, runtime)
 escalation_api.register(app, escalations)
 backtest.register(app, settings, configs)
+tokens = TokenStore()  # every API token, read from the tokens topic by every worker
+access_tokens.register(app, tokens, tokens_topic, settings.broker)
+access.install(app, pipeline_config().access, tokens, settings.insecure)
 
 __all__ = ["app"]

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.config.access import AccessConfig
 from app.config.correlation import CorrelationConfig, check_notify_by
 from app.config.escalation import ContactsConfig, EscalationPolicyConfig, check_escalation
 from app.config.event_rules import EventRules
@@ -132,6 +133,7 @@ class PipelinesConfig(BaseModel):
     # people, teams, schedules (app/config/oncall.py)
     oncall: OncallConfig = Field(default_factory=OncallConfig)
     priority: PriorityConfig | None = None  # P1-P5 label on every alert (app/config/priority.py)
+    access: AccessConfig = AccessConfig()  # who may call the HTTP API (app/config/access.py)
 
     @model_validator(mode="after")
     def _references(self) -> PipelinesConfig:

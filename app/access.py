@@ -1,0 +1,272 @@
+"""Access control for every HTTP request: one middleware, an ordered chain of steps.
+
+The whole order is in ``build_chain`` (as Alertmanager's ``notify.MultiStage`` lists
+its stages in one place)::
+
+    client address -> (IP filter) -> authenticate -> (MFA) -> (rate limit) -> authorize
+
+A step is any object with ``async def check(self, request, ctx) -> Response | None``:
+it returns a response to refuse the request (the chain stops there) or None to let
+it go on, and may fill in ``ctx`` (an ``Access``: the client address, the permission
+the view declares, the Principal, the tenant). Adding IP filtering or rate limiting is
+adding a step and one line in ``build_chain``.
+
+What each request needs is declared by its view: ``permissions = {"GET": READ, ...}``
+on the view class (``models.access.permissions``). A view or method without a
+declaration is refused (deny by default). Faust's own pages (/table, /router, /stats,
+/graph, ...) declare nothing; they show every tenant's data and need ADMIN.
+
+Secure by default: with no credential configured at all (no token on the ``tokens``
+topic, no basic user, no other authenticator), requests from loopback act as an admin
+of every tenant, and any other client is refused unless the worker runs ``--insecure``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import faust
+from aiohttp import web
+
+from app.config.access import AccessConfig, BasicUserConfig
+from app.web import PERMISSION, PRINCIPAL, TENANT, json_response, requested_tenant
+from models.access.passwords import PasswordCheck
+from models.access.permissions import ADMIN, PUBLIC, Permission
+from models.access.principal import Principal
+from models.access.tokens import TokenStore
+
+REALM = 'Bearer realm="alertstream", Basic realm="alertstream"'
+LOCAL_ADMIN = Principal(id="local", roles={"*": "admin"})  # no credentials configured
+
+
+@dataclass(slots=True)
+class Access:
+    """What the steps learn about one request, in order."""
+
+    client: str  # the client's address (the peer, or who a trusted proxy forwarded for)
+    permission: Permission  # what the view declares for this method
+    principal: Principal | None = None  # set by Authenticate (None: a public view)
+    tenant: str | None = None  # set by Authorize: the tenant the request acts on
+
+
+class Step(Protocol):
+    async def check(self, request: web.Request, ctx: Access) -> web.Response | None: ...
+
+
+class Authenticator(Protocol):
+    """One kind of credential (API token, basic user, OIDC JWT)."""
+
+    def configured(self) -> bool:
+        """Whether any credential of this kind exists (secure by default needs to know)."""
+        ...
+
+    async def authenticate(self, scheme: str, credentials: str) -> Principal | None:
+        """The principal for ``Authorization: <scheme> <credentials>``; None if the
+        credential is not of this kind or not valid."""
+        ...
+
+
+def refuse(status: int, reason: str, **headers: str) -> web.Response:
+    response = json_response({"status": "error", "error": reason}, status)
+    response.headers.update(headers)
+    return response
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class ClientAddress:
+    """The client is the TCP peer (an IP filter with trusted proxies may replace it
+    with the address a proxy forwarded for)."""
+
+    async def check(self, request: web.Request, ctx: Access) -> web.Response | None:
+        ctx.client = request.remote or ""
+        return None
+
+
+class TokenAuth:
+    """``Authorization: Bearer ast_...``: an API token from the ``tokens`` topic."""
+
+    def __init__(self, tokens: TokenStore) -> None:
+        self.tokens = tokens
+
+    def configured(self) -> bool:
+        return bool(self.tokens.records)
+
+    async def authenticate(self, scheme: str, credentials: str) -> Principal | None:
+        if scheme != "bearer":
+            return None
+        return self.tokens.authenticate(credentials, time.time())
+
+
+class BasicAuth:
+    """``Authorization: Basic``: the users of ``access.users`` (scrypt hashes)."""
+
+    def __init__(self, users: Sequence[BasicUserConfig]) -> None:
+        self.users = {u.name: u for u in users}
+        self.check_password = PasswordCheck()
+
+    def configured(self) -> bool:
+        return bool(self.users)
+
+    async def authenticate(self, scheme: str, credentials: str) -> Principal | None:
+        if scheme != "basic":
+            return None
+        try:
+            auth = web.BasicAuth.decode(f"Basic {credentials}")
+        except ValueError:
+            return None
+        user = self.users.get(auth.login)
+        if user is None or not self.check_password(auth.login, auth.password, user.password_hash):
+            return None
+        return user.principal()
+
+
+class Authenticate:
+    """Who the caller is: the first authenticator that accepts the Authorization header.
+    No header: public views go on; with no credential configured anywhere, loopback
+    (or anyone with ``--insecure``) is an admin; otherwise 401."""
+
+    def __init__(
+        self, authenticators: Sequence[Authenticator], tokens: TokenStore, insecure: bool
+    ) -> None:
+        self.authenticators = list(authenticators)
+        self.tokens = tokens
+        self.insecure = insecure
+
+    async def check(self, request: web.Request, ctx: Access) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, credentials = header.strip().partition(" ")
+            for authenticator in self.authenticators:
+                principal = await authenticator.authenticate(scheme.lower(), credentials.strip())
+                if principal is not None:
+                    ctx.principal = principal
+                    return None
+            if not self.tokens.ready:
+                return refuse(503, "API tokens not loaded yet; retry", **{"Retry-After": "1"})
+            return refuse(401, "invalid credential", **{"WWW-Authenticate": REALM})
+        if ctx.permission is PUBLIC:
+            return None
+        if not any(a.configured() for a in self.authenticators):
+            if self.insecure or is_loopback(ctx.client):
+                ctx.principal = LOCAL_ADMIN
+                return None
+            if not self.tokens.ready:
+                return refuse(503, "API tokens not loaded yet; retry", **{"Retry-After": "1"})
+            return refuse(
+                403,
+                "no credential is configured: only loopback clients are served "
+                "(create a token with `alertstream token create`, or run --insecure)",
+            )
+        return refuse(401, "credential required", **{"WWW-Authenticate": REALM})
+
+
+class Authorize:
+    """Whether the principal's role on the tenant grants the view's permission. The
+    tenant comes from the credential: one bound to tenants acts on those only (naming
+    another is 403); one holding ``*`` acts on the tenant the request names."""
+
+    async def check(self, request: web.Request, ctx: Access) -> web.Response | None:
+        named = requested_tenant(request)
+        principal = ctx.principal
+        if principal is None:  # a public view: the tenant is what the request names
+            ctx.tenant = named
+            return None
+        bound = principal.tenants()
+        if bound is not None:
+            if named is not None and named not in bound:
+                return refuse(403, f"tenant {named}: not granted to {principal.id}")
+            if named is None:
+                if len(bound) != 1:
+                    return refuse(
+                        400, "tenant: required (X-Scope-OrgID): this credential holds several"
+                    )
+                named = bound[0]
+        if not principal.may(ctx.permission, named):
+            where = f"tenant {named}" if named else "any tenant"
+            return refuse(403, f"{principal.id} may not {ctx.permission} on {where}")
+        ctx.tenant = named
+        return None
+
+
+def build_chain(access: AccessConfig, tokens: TokenStore, insecure: bool) -> list[Step]:
+    """The steps every request passes, in order (the one place that lists them)."""
+    authenticators: list[Authenticator] = [TokenAuth(tokens), BasicAuth(access.users)]
+    return [
+        ClientAddress(),
+        Authenticate(authenticators, tokens, insecure),
+        Authorize(),
+    ]
+
+
+class Permissions:
+    """The permission a request needs: its view's declaration for the method."""
+
+    def __init__(self, app: faust.App, access: AccessConfig) -> None:
+        self.app = app
+        self.public_metrics = access.public_metrics
+        self._views: dict[Any, Any] = {}
+
+    def view(self, resource: Any) -> Any:
+        """The Faust view behind an aiohttp resource (found once, by its path)."""
+        if resource not in self._views:
+            for path, view in self.app.web.views.items():
+                if resource.raw_match(path):
+                    self._views[resource] = view
+                    break
+            else:
+                self._views[resource] = None
+        return self._views[resource]
+
+    def needed(self, request: web.Request) -> Permission | None:
+        """None: the view declares nothing for this method (refused)."""
+        view = self.view(request.match_info.route.resource)
+        if view is None:
+            return None
+        if type(view).__module__.startswith("faust."):
+            return ADMIN  # Faust's own pages: every table, every tenant
+        if self.public_metrics and request.path == "/metrics":
+            return PUBLIC
+        method = "GET" if request.method == "HEAD" else request.method
+        return getattr(view, "permissions", {}).get(method)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def middleware(permissions: Permissions, chain: Sequence[Step]) -> Any:
+    """The aiohttp middleware that runs ``chain`` before every routed request."""
+
+    @web.middleware
+    async def access_control(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is not None:
+            return await handler(request)  # 404 / 405: nothing to protect
+        needed = permissions.needed(request)
+        if needed is None:
+            return refuse(403, f"{request.method} {request.path}: no permission declared")
+        ctx = Access(client=request.remote or "", permission=needed)
+        for step in chain:
+            refused = await step.check(request, ctx)
+            if refused is not None:
+                return refused
+        request[PRINCIPAL] = ctx.principal
+        request[TENANT] = ctx.tenant
+        request[PERMISSION] = ctx.permission
+        return await handler(request)
+
+    return access_control
+
+
+def install(app: faust.App, access: AccessConfig, tokens: TokenStore, insecure: bool) -> None:
+    """Put access control in front of every view of the worker's web server."""
+    chain = build_chain(access, tokens, insecure)
+    app.web.web_app.middlewares.append(middleware(Permissions(app, access), chain))
