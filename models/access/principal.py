@@ -16,6 +16,7 @@ class Principal:
     id: str
     roles: dict[str, str] = field(default_factory=dict)
     mfa: bool = False  # the credential showed a second factor
+    allow_from: tuple[str, ...] = ()  # CIDRs the credential may be used from (empty: any)
 
     def may(self, permission: Permission, tenant: str | None) -> bool:
         """Whether this caller may do ``permission`` on ``tenant`` (None: on some tenant)."""
@@ -27,3 +28,8 @@ class Principal:
     def tenants(self) -> list[str] | None:
         """The tenants this caller is bound to, None when it holds ``*``."""
         return None if "*" in self.roles else sorted(self.roles)
+
+
+class CredentialRefused(Exception):
+    """A credential of an authenticator's kind that it refuses; the message says why
+    (expired, wrong audience, unknown key) and is safe to show the caller."""
