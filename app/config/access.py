@@ -16,9 +16,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.config.access_policy import (
+    IpFilterConfig,
+    MfaConfig,
+    OidcConfig,
+    RateLimitsConfig,
+    SessionsConfig,
+    check_networks,
+)
 from models.access.passwords import check_hash
 from models.access.principal import Principal
 from models.access.tokens import check_roles
+from models.access.totp import check_secret
 
 
 class BasicUserConfig(BaseModel):
@@ -27,6 +36,8 @@ class BasicUserConfig(BaseModel):
     name: str = Field(min_length=1, pattern=r"^[^:]+$")  # basic auth cannot carry a ':'
     password_hash: str
     roles: dict[str, str]
+    totp_secret: str | None = None  # base32; a second factor at POST /api/v1/login
+    allow_from: list[str] = []  # CIDRs this user may call from (empty: anywhere)
 
     @field_validator("password_hash")
     @classmethod
@@ -44,8 +55,20 @@ class BasicUserConfig(BaseModel):
             raise ValueError("; ".join(problems))
         return value
 
+    @field_validator("totp_secret")
+    @classmethod
+    def _totp(cls, value: str | None) -> str | None:
+        problem = value and check_secret(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    _networks = field_validator("allow_from")(check_networks)
+
     def principal(self) -> Principal:
-        return Principal(id=f"basic:{self.name}", roles=dict(self.roles))
+        return Principal(
+            id=f"basic:{self.name}", roles=dict(self.roles), allow_from=tuple(self.allow_from)
+        )
 
 
 class AccessConfig(BaseModel):
@@ -53,6 +76,11 @@ class AccessConfig(BaseModel):
 
     users: list[BasicUserConfig] = []
     public_metrics: bool = False
+    oidc: OidcConfig | None = None  # bearer JWTs from an identity provider
+    mfa: MfaConfig = MfaConfig()
+    sessions: SessionsConfig = SessionsConfig()  # POST /api/v1/login
+    ip_filter: IpFilterConfig = IpFilterConfig()
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
 
     @field_validator("users")
     @classmethod
@@ -65,4 +93,4 @@ class AccessConfig(BaseModel):
 
     def configured(self) -> bool:
         """Whether any credential is configured here (tokens live on their topic)."""
-        return bool(self.users)
+        return bool(self.users) or self.oidc is not None
