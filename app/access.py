@@ -33,14 +33,24 @@ import faust
 from aiohttp import web
 
 from app.config.access import AccessConfig, BasicUserConfig
-from app.web import PERMISSION, PRINCIPAL, TENANT, json_response, requested_tenant
+from app.web import PERMISSION, PRINCIPAL, TENANT, refuse, requested_tenant
 from models.access.passwords import PasswordCheck
 from models.access.permissions import ADMIN, PUBLIC, Permission
-from models.access.principal import Principal
+from models.access.principal import CredentialRefused, Principal
 from models.access.tokens import TokenStore
 
 REALM = 'Bearer realm="alertstream", Basic realm="alertstream"'
 LOCAL_ADMIN = Principal(id="local", roles={"*": "admin"})  # no credentials configured
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What a route requires: a permission, on every tenant when the view answers about
+    all of them at once (Faust's table pages, /api/v1/limits: ``every_tenant = True``
+    on the view), so a credential bound to some tenants cannot use it."""
+
+    permission: Permission
+    every_tenant: bool = False
 
 
 @dataclass(slots=True)
@@ -48,7 +58,7 @@ class Access:
     """What the steps learn about one request, in order."""
 
     client: str  # the client's address (the peer, or who a trusted proxy forwarded for)
-    permission: Permission  # what the view declares for this method
+    need: Need  # what the view declares for this method
     principal: Principal | None = None  # set by Authenticate (None: a public view)
     tenant: str | None = None  # set by Authorize: the tenant the request acts on
 
@@ -66,14 +76,9 @@ class Authenticator(Protocol):
 
     async def authenticate(self, scheme: str, credentials: str) -> Principal | None:
         """The principal for ``Authorization: <scheme> <credentials>``; None if the
-        credential is not of this kind or not valid."""
+        credential is not of this kind or not known; CredentialRefused (with a reason
+        safe to show) if it is of this kind and refused (expired, bad signature)."""
         ...
-
-
-def refuse(status: int, reason: str, **headers: str) -> web.Response:
-    response = json_response({"status": "error", "error": reason}, status)
-    response.headers.update(headers)
-    return response
 
 
 def is_loopback(address: str) -> bool:
@@ -147,14 +152,19 @@ class Authenticate:
         if header:
             scheme, _, credentials = header.strip().partition(" ")
             for authenticator in self.authenticators:
-                principal = await authenticator.authenticate(scheme.lower(), credentials.strip())
+                try:
+                    principal = await authenticator.authenticate(
+                        scheme.lower(), credentials.strip()
+                    )
+                except CredentialRefused as exc:
+                    return refuse(401, str(exc), **{"WWW-Authenticate": REALM})
                 if principal is not None:
                     ctx.principal = principal
                     return None
             if not self.tokens.ready:
                 return refuse(503, "API tokens not loaded yet; retry", **{"Retry-After": "1"})
             return refuse(401, "invalid credential", **{"WWW-Authenticate": REALM})
-        if ctx.permission is PUBLIC:
+        if ctx.need.permission is PUBLIC:
             return None
         if not any(a.configured() for a in self.authenticators):
             if self.insecure or is_loopback(ctx.client):
@@ -177,10 +187,12 @@ class Authorize:
 
     async def check(self, request: web.Request, ctx: Access) -> web.Response | None:
         named = requested_tenant(request)
-        principal = ctx.principal
+        principal, permission = ctx.principal, ctx.need.permission
         if principal is None:  # a public view: the tenant is what the request names
             ctx.tenant = named
             return None
+        if ctx.need.every_tenant and not principal.may(permission, "*"):
+            return refuse(403, f"{principal.id} may not {permission} on every tenant")
         bound = principal.tenants()
         if bound is not None:
             if named is not None and named not in bound:
@@ -191,9 +203,9 @@ class Authorize:
                         400, "tenant: required (X-Scope-OrgID): this credential holds several"
                     )
                 named = bound[0]
-        if not principal.may(ctx.permission, named):
+        if not principal.may(permission, named):
             where = f"tenant {named}" if named else "any tenant"
-            return refuse(403, f"{principal.id} may not {ctx.permission} on {where}")
+            return refuse(403, f"{principal.id} may not {permission} on {where}")
         ctx.tenant = named
         return None
 
@@ -227,17 +239,29 @@ class Permissions:
                 self._views[resource] = None
         return self._views[resource]
 
-    def needed(self, request: web.Request) -> Permission | None:
-        """None: the view declares nothing for this method (refused)."""
-        view = self.view(request.match_info.route.resource)
+    def need(self, resource: Any, method: str) -> Need | None:
+        """What ``method`` on ``resource`` requires; None: the view declares nothing
+        for it (refused)."""
+        view = self.view(resource)
         if view is None:
             return None
         if type(view).__module__.startswith("faust."):
-            return ADMIN  # Faust's own pages: every table, every tenant
-        if self.public_metrics and request.path == "/metrics":
-            return PUBLIC
-        method = "GET" if request.method == "HEAD" else request.method
-        return getattr(view, "permissions", {}).get(method)
+            return Need(ADMIN, every_tenant=True)  # Faust's own pages: every table
+        if self.public_metrics and resource.canonical == "/metrics":
+            return Need(PUBLIC)
+        permission = getattr(view, "permissions", {}).get("GET" if method == "HEAD" else method)
+        if permission is None:
+            return None
+        return Need(permission, bool(getattr(view, "every_tenant", False)))
+
+    def table(self) -> list[tuple[str, str, Need | None]]:
+        """Every route the web server has, as (method, path, what it requires): the
+        router walked, for the access test and the docs."""
+        return [
+            (route.method, route.resource.canonical, self.need(route.resource, route.method))
+            for route in self.app.web.web_app.router.routes()
+            if route.resource is not None
+        ]
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -250,17 +274,17 @@ def middleware(permissions: Permissions, chain: Sequence[Step]) -> Any:
     async def access_control(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.match_info.http_exception is not None:
             return await handler(request)  # 404 / 405: nothing to protect
-        needed = permissions.needed(request)
-        if needed is None:
+        need = permissions.need(request.match_info.route.resource, request.method)
+        if need is None:
             return refuse(403, f"{request.method} {request.path}: no permission declared")
-        ctx = Access(client=request.remote or "", permission=needed)
+        ctx = Access(client=request.remote or "", need=need)
         for step in chain:
             refused = await step.check(request, ctx)
             if refused is not None:
                 return refused
         request[PRINCIPAL] = ctx.principal
         request[TENANT] = ctx.tenant
-        request[PERMISSION] = ctx.permission
+        request[PERMISSION] = need.permission
         return await handler(request)
 
     return access_control

@@ -21,7 +21,14 @@ from app.api_v2 import limits_report
 from app.faust_app import alerts_topic, app, metrics_topic, send_batch
 from app.gather import LOCAL, gathered
 from app.settings import settings
-from app.web import RuntimeView, am_error, json_response, send_commands, tenant_of
+from app.web import (
+    RuntimeView,
+    am_error,
+    json_response,
+    may_act_on,
+    send_commands,
+    tenant_of,
+)
 from channels.slack_interactions import SlackPayloadError, SlackSignatureError, parse_interaction
 from models.access.permissions import INGEST, PUBLIC, READ, RESPOND
 from models.alerting.alert import Alert
@@ -60,6 +67,8 @@ async def accept(request: Request, cls: Any, topic: Any) -> Response:
     by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in good:
         by_tenant[record.tenant].append(record.to_wire())
+    if refused := [t for t in sorted(by_tenant) if not may_act_on(request, t)]:
+        return error(403, f"tenant {', '.join(refused)}: not granted; nothing was accepted")
     for tenant, batch in by_tenant.items():
         await send_batch(topic, tenant.encode(), batch)
     return json_response({"status": "success", "accepted": len(good)}, 202)
@@ -160,10 +169,12 @@ class AckGroup(RuntimeView):
             return am_error(400, f"invalid JSON: {exc}")
         if not isinstance(body, dict):
             return am_error(400, "expected a JSON object {tenant, group_key, until}")
-        tenant = body.get("tenant") or request.headers.get("X-Scope-OrgID")
+        tenant = body.get("tenant") or tenant_of(request)
         group_key = body.get("group_key")
         if not isinstance(tenant, str) or not tenant:
             return am_error(400, "tenant: required")
+        if not may_act_on(request, tenant):
+            return am_error(403, f"tenant {tenant}: not granted")
         if not isinstance(group_key, str) or not group_key:
             return am_error(400, "group_key: required")
         cmd: dict[str, Any] = {
@@ -185,6 +196,7 @@ class AckGroup(RuntimeView):
 
 class Limits(RuntimeView):
     permissions = {"GET": READ}
+    every_tenant = True  # the report lists every tenant
 
     async def get(self, request: Request) -> Response:
         return json_response({"status": "success", "data": limits_report(self.runtime)})
@@ -200,7 +212,13 @@ class History(RuntimeView):
         if not _FP.match(fingerprint):
             return am_error(400, "fingerprint: expected 16 hex digits")
 
+        tenant = tenant_of(request)
+
         def local() -> list[dict[str, Any]]:
+            # a fingerprint is the labels' alone: with a tenant in effect, only the
+            # history of an alert that tenant holds (another tenant's answers 404)
+            if tenant and not self.runtime.group_alerts(tenant, None, fingerprint):
+                return []
             return self.runtime.history(fingerprint)
 
         events = await gathered(request, local)

@@ -23,7 +23,7 @@ import orjson
 from faust.web import Request, Response
 
 from app.gather import LOCAL, gathered
-from app.web import RuntimeView, json_response, send_commands, tenant_of
+from app.web import RuntimeView, json_response, may_act_on, send_commands, tenant_of
 from models.access.permissions import EDIT, READ, RESPOND
 
 ACTIONS = ("ack", "resolve", "merge", "split")
@@ -87,6 +87,8 @@ class _IncidentView(RuntimeView):
         tenant = tenant_of(request) or body.get("tenant")
         if not isinstance(tenant, str) or not tenant:
             errors.append("tenant: required (query parameter, X-Scope-OrgID or body)")
+        elif not may_act_on(request, tenant):
+            return _error(403, f"tenant {tenant}: not granted")
         cmd = build(body, errors)
         if errors:
             return _error(422, "invalid request; nothing was done", errors)

@@ -33,7 +33,14 @@ from app.faust_app import alerts_topic
 from app.gather import gathered
 from app.importer import ALERTMANAGER_SECTIONS
 from app.settings import settings
-from app.web import RuntimeView, am_error, json_response, send_commands, tenant_of
+from app.web import (
+    RuntimeView,
+    am_error,
+    json_response,
+    may_act_on,
+    send_commands,
+    tenant_of,
+)
 from channels.redaction import URL_KEYS, redact
 from models.access.permissions import INGEST, READ, RESPOND
 from models.alerting.alert import FIRING, Alert
@@ -215,9 +222,11 @@ class AlertsV2(RuntimeView):
         except orjson.JSONDecodeError as exc:
             return am_error(400, f"invalid JSON: {exc}")
         try:
-            alerts = parse_postable(items, request.headers.get("X-Scope-OrgID"), now)
+            alerts = parse_postable(items, tenant_of(request), now)
         except ValueError as exc:
             return am_error(400, str(exc))
+        if refused := sorted({a.tenant for a in alerts if not may_act_on(request, a.tenant)}):
+            return am_error(403, f"tenant {', '.join(refused)}: not granted")
         by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for a in alerts:
             by_tenant[a.tenant].append(a.to_wire())
@@ -297,7 +306,7 @@ class SilencesV2(RuntimeView):
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError as exc:
             return am_error(400, f"invalid JSON: {exc}")
-        tenant = request.headers.get("X-Scope-OrgID") or ""
+        tenant = tenant_of(request) or ""
         try:
             s = Silence.from_api(body, now, tenant)
             s.validate_new(now, self.runtime.suppressor.intervals)
@@ -306,6 +315,10 @@ class SilencesV2(RuntimeView):
         commands: list[dict[str, Any]] = []
         index = self.runtime.suppressor.silences
         prev = index.get(s.id) if s.id else None
+        if prev is not None and (
+            (tenant and prev.tenant != tenant) or not may_act_on(request, prev.tenant)
+        ):
+            prev = None  # another tenant's silence: as if it did not exist
         if s.id and prev is None:
             return am_error(404, f"silence {s.id} not found")
         s.updated_at = now
@@ -324,15 +337,23 @@ class SilencesV2(RuntimeView):
 class SilenceV2(RuntimeView):
     permissions = {"GET": READ, "DELETE": RESPOND}
 
-    async def get(self, request: Request, silence_id: str) -> Response:
+    def silence(self, request: Request, silence_id: str) -> Silence | None:
+        """The silence, None if unknown or another tenant's (its existence not told)."""
         s = self.runtime.suppressor.silences.get(silence_id)
+        tenant = tenant_of(request)
+        if s is None or (tenant and s.tenant != tenant) or not may_act_on(request, s.tenant):
+            return None
+        return s
+
+    async def get(self, request: Request, silence_id: str) -> Response:
+        s = self.silence(request, silence_id)
         if s is None:
             return am_error(404, f"silence {silence_id} not found")
         return json_response(s.to_api(time.time()))
 
     async def delete(self, request: Request, silence_id: str) -> Response:
         now = time.time()
-        s = self.runtime.suppressor.silences.get(silence_id)
+        s = self.silence(request, silence_id)
         if s is None:
             return am_error(404, f"silence {silence_id} not found")
         if s.state(now) == EXPIRED:

@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 
 from app.broker import free_port, start_broker, stop_process
 from app.client import AlertsSystem, get_alerts_system
+from app.token_cli import TokenTopic, create
 
 
 def _line(payload: dict) -> str:
@@ -195,6 +196,7 @@ async def _run(pipelines: str, data_dir: Path) -> int:
         print("starting the worker...", flush=True)
         try:
             if await _wait_healthy(f"http://127.0.0.1:{web_port}", worker, stop):
+                await asyncio.to_thread(_admin_token, broker, web_port, data_dir)
                 print(
                     "ready: web-1 runs hot for 30 s of every minute; notifications below "
                     "(Ctrl-C stops)\n",
@@ -205,6 +207,20 @@ async def _run(pipelines: str, data_dir: Path) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     return 0
+
+
+def _admin_token(broker: str, web_port: int, data_dir: Path) -> None:
+    """An admin token for the demo (the worker serves no one without a credential once
+    one exists), printed with the curl and amtool lines that use it."""
+    token, record = create(TokenTopic.from_env(broker), {"*": "admin"}, "make run")
+    http_config = data_dir / "amtool-http.yml"
+    http_config.write_text(f"authorization:\n  credentials: {token}\n")
+    http_config.chmod(0o600)
+    url = f"http://127.0.0.1:{web_port}"
+    print(f"token    {token}  (admin of every tenant, id {record.id}; shown once)")
+    print(f'         curl -H "Authorization: Bearer {token}" {url}/api/v2/alerts')
+    print(f"         amtool --alertmanager.url={url} --http.config.file={http_config} alert")
+    print(f"         export ALERTSTREAM_TOKEN={token}  (for alertstream config/incidents)")
 
 
 def run_demo(pipelines: str = "pipelines.yaml", data_dir: str = ".run") -> int:

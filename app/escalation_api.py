@@ -24,7 +24,7 @@ import orjson
 from faust.web import Request, Response, View
 
 from app.gather import gathered
-from app.web import json_response, send_commands, tenant_of
+from app.web import json_response, may_act_on, send_commands, tenant_of
 from models.access.permissions import PUBLIC, READ, RESPOND
 from models.escalation.tokens import TokenError, verify
 from models.wire import WireError, parse_time
@@ -90,6 +90,8 @@ class GroupAction(View):
         found = command_from(op, key, body, tenant_of(request), time.time())
         if isinstance(found, list):
             return _error(422 if isinstance(body, dict) else 400, found)
+        if not may_act_on(request, found["tenant"]):
+            return _error(403, [f"tenant {found['tenant']}: not granted"])
         await send_commands(found["tenant"], [found])
         return json_response({"status": "success", "command": found}, 202)
 

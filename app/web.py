@@ -31,6 +31,14 @@ def json_response(data: Any, status: int = 200) -> Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
+def refuse(status: int, reason: str, **headers: str) -> Response:
+    """The access middleware's refusal: a JSON error with extra headers
+    (WWW-Authenticate, Retry-After)."""
+    response = json_response({"status": "error", "error": reason}, status)
+    response.headers.update(headers)
+    return response
+
+
 def am_error(status: int, reason: str) -> Response:
     """Alertmanager's error body: a JSON string."""
     return json_response(reason, status)

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from models.access.permissions import ROLES
-from models.access.principal import Principal
+from models.access.principal import CredentialRefused, Principal
 
 PREFIX = "ast_"
 
@@ -116,7 +116,8 @@ class TokenStore:
         self.records[record.id] = record
 
     def authenticate(self, token: str, now: float) -> Principal | None:
-        """The principal ``token`` stands for, None if unknown, revoked or expired."""
+        """The principal ``token`` stands for, None if unknown or revoked;
+        CredentialRefused if it expired."""
         if not token.startswith(PREFIX):
             return None
         token_id = token[len(PREFIX) :].split("_", 1)[0]
@@ -124,5 +125,5 @@ class TokenStore:
         if record is None or not hmac.compare_digest(record.sha256, _digest(token)):
             return None
         if record.expires is not None and record.expires <= now:
-            return None
+            raise CredentialRefused(f"token {record.id} expired")
         return record.principal()
