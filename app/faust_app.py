@@ -121,6 +121,10 @@ config_topic = _topic("config", compacted=True)  # tenant -> its config version 
 incidents_topic = _topic("incidents")  # incident events (agents/incidents.py)
 topology_topic = _topic("topology", compacted=True)  # tenant -> its service/device graph
 tokens_topic = _topic("tokens", compacted=True)  # API token id -> its hash and roles
+keys_topic = _topic("keys", compacted=True)  # wrapped data keys; tombstone = shredded
+audit_requests_topic = _topic("audit.requests")  # actions to audit (agents/audit.py chains them)
+audit_topic = _topic("audit")  # per tenant: hash-chained entries and signed checkpoints
+audit_checkpoints_topic = _topic("audit.checkpoints", compacted=True)  # tenant -> last signed
 receipts_topic = _topic("notifications.receipts")
 notification_topics = {kind: _topic(f"notifications.{kind}") for kind in CHANNELS}
 ALL_TOPICS = [
@@ -134,6 +138,10 @@ ALL_TOPICS = [
     incidents_topic,
     topology_topic,
     tokens_topic,
+    keys_topic,
+    audit_requests_topic,
+    audit_topic,
+    audit_checkpoints_topic,
     receipts_topic,
     *notification_topics.values(),
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -28,6 +28,14 @@ class Settings:
     topic_prefix: str  # prepended to every topic name (several pipelines on one cluster)
     slack_signing_secret: str  # verifies Slack button clicks (empty: endpoint disabled)
     insecure: bool = False  # no credential configured: serve non-loopback clients too
+    audit_key: str = ""  # Ed25519 key signing audit checkpoints ("": <data dir>/audit-signing.key)
+    audit_checkpoint_every: float = 30.0  # seconds between signed audit checkpoints
+    rocksdb_memory_mb: int = 128  # block cache + memtables of all the worker's RocksDB
+    keyring: Path = Path("keyring.json")  # KEKs of envelope encryption (tables/keys.py)
+    keyring_json: str = field(default="", repr=False)  # the keyring itself, from the env
+    tls_cert: str = ""  # the HTTP API speaks TLS 1.3 with this pair (app/tls.py)
+    tls_key: str = ""
+    tls_client_ca: str = ""  # clients must present a certificate this CA issued (mTLS)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +44,7 @@ class Settings:
         bind = env.get("ALERTSTREAM_WEB_BIND", env.get("ALERTSTREAM_WEB_HOST", "127.0.0.1"))
         default_host = socket.gethostname() if bind in ("0.0.0.0", "::") else bind
         host = env.get("ALERTSTREAM_WEB_HOST", default_host)
+        scheme = "https" if env.get("ALERTSTREAM_TLS_CERT") else "http"
         return cls(
             broker=env.get("ALERTSTREAM_BROKER", "kafka://127.0.0.1:9092"),
             pipelines=Path(env.get("ALERTSTREAM_PIPELINES", "pipelines.yaml")),
@@ -44,7 +53,7 @@ class Settings:
             web_host=host,
             web_bind=bind,
             partitions=int(env.get("ALERTSTREAM_PARTITIONS", "4")),
-            external_url=env.get("ALERTSTREAM_EXTERNAL_URL", f"http://{host}:{port}"),
+            external_url=env.get("ALERTSTREAM_EXTERNAL_URL", f"{scheme}://{host}:{port}"),
             broker_credentials=env.get("ALERTSTREAM_BROKER_CREDENTIALS", ""),
             tick=float(env.get("ALERTSTREAM_TICK", "0.25")),
             fetch_max_wait_ms=int(env.get("ALERTSTREAM_FETCH_MAX_WAIT_MS", "50")),
@@ -52,6 +61,17 @@ class Settings:
             topic_prefix=env.get("ALERTSTREAM_TOPIC_PREFIX", ""),
             slack_signing_secret=env.get("ALERTSTREAM_SLACK_SIGNING_SECRET", ""),
             insecure=env.get("ALERTSTREAM_INSECURE", "") not in ("", "0"),
+            audit_key=env.get("ALERTSTREAM_AUDIT_KEY", ""),
+            audit_checkpoint_every=float(env.get("ALERTSTREAM_AUDIT_CHECKPOINT_EVERY", "30")),
+            rocksdb_memory_mb=int(env.get("ALERTSTREAM_ROCKSDB_MEMORY_MB", "128")),
+            keyring=Path(
+                env.get("ALERTSTREAM_KEYRING")
+                or Path(env.get("ALERTSTREAM_PIPELINES", "pipelines.yaml")).parent / "keyring.json"
+            ),
+            keyring_json=env.get("ALERTSTREAM_KEYRING_JSON", ""),
+            tls_cert=env.get("ALERTSTREAM_TLS_CERT", ""),
+            tls_key=env.get("ALERTSTREAM_TLS_KEY", ""),
+            tls_client_ca=env.get("ALERTSTREAM_TLS_CLIENT_CA", ""),
         )
 
 

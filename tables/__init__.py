@@ -8,9 +8,11 @@ lives in memory in the objects that own it (``agents/runtime.py``), not here.
 
 from app.faust_app import app
 from app.settings import settings
+from tables.keys import worker_protection
 from tables.store import Checkpoint, CheckpointSensor, PartitionStore
 
 checkpoint = Checkpoint(settings)
+protection = worker_protection(settings)  # seals dead letters, receipts, audit entries
 app.sensors.add(CheckpointSensor(checkpoint))
 
 alerts = PartitionStore(
@@ -78,4 +80,22 @@ escalations = PartitionStore(
     checkpoint,
     "escalations",
     help="chain/tenant/group key -> escalation chain, its next due step and audit; rr/... cursors",
+)
+audit_chains = PartitionStore(
+    app,
+    checkpoint,
+    "audit_chains",
+    help="chain/tenant -> audit chain seq, last hash, Merkle frontier; position -> what it covers",
+)
+analytics = PartitionStore(
+    app,
+    checkpoint,
+    "analytics",
+    help="hour/day windows, alert episodes and input offsets of analytics (agents/analytics.py)",
+)
+subjects = PartitionStore(
+    app,
+    checkpoint,
+    "subjects",
+    help="pseudonym -> tenant, label and the value sealed under the subject's key (GDPR)",
 )

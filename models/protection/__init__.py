@@ -1,0 +1,1 @@
+"""Data protection: envelope encryption of what we store that holds secrets or personal data."""

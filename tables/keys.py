@@ -1,0 +1,241 @@
+"""Where the keys of envelope encryption live: the keyring (a file or the environment)
+and the compacted ``keys`` topic of wrapped data keys.
+
+* ``KeyringFile``: a JSON keyring at ``ALERTSTREAM_KEYRING`` (default: ``keyring.json``
+  beside the pipelines file), created with mode 0600 on first use.  Every process that
+  shares it re-reads it when it changes (``keys rotate`` writes a new one atomically,
+  under a lock file, so two workers with a scheduled rotation add one KEK, not two).
+* ``EnvKeyring``: the same document in ``ALERTSTREAM_KEYRING_JSON`` (for secret
+  managers that inject variables); read-only: rotating means changing the variable and
+  restarting the workers.
+* ``KeysTopic``: the ``keys`` topic through confluent-kafka, for the worker (writes)
+  and the CLI (writes, and reading the whole topic).  A write waits for the broker's
+  acknowledgement: a data key is on the topic before anything is sealed under it.  The
+  worker follows the topic with ``agents/keys.py``.
+
+Plaintext data keys are kept only in memory (``DataProtection``'s cache), never on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from app.settings import Settings, bootstrap_servers, security_config
+from models.protection.keyring import DataProtection, Keyring, KeyringReadOnly
+
+log = logging.getLogger(__name__)
+
+TOPIC = "keys"  # after the topic prefix; compacted, declared in app/faust_app.py
+KEYRING_ENV = "ALERTSTREAM_KEYRING_JSON"
+
+
+class KeyringError(Exception):
+    """The keyring cannot be read or written (path and reason in the message)."""
+
+
+class KeyStoreError(Exception):
+    """The keys topic could not be written or read to its end."""
+
+
+class KeyringFile:
+    """A keyring in a file shared by every process of the pipeline."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None  # (inode, mtime ns, size) read
+        self._keyring: Keyring | None = None
+
+    def load(self) -> Keyring:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            with self._locked():
+                if not self.path.exists():
+                    self._write(Keyring.new(time.time()))
+                    log.warning("created the keyring %s (mode 0600)", self.path)
+            st = self.path.stat()
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._keyring is None or seen != self._seen:
+            self._keyring, self._seen = self._read(), seen
+            if st.st_mode & 0o077:
+                log.warning("keyring %s is readable by others (mode %o)", self.path, st.st_mode)
+        return self._keyring
+
+    def rotate(self, now: float, older_than: float | None = None) -> Keyring | None:
+        with self._locked():
+            current = self._read() if self.path.exists() else Keyring.new(now)
+            if older_than is not None and now - current.current.created < older_than:
+                return None
+            rotated = current.rotated(now)
+            self._write(rotated)
+        return self.load()
+
+    def retire(self, current: str) -> Keyring:
+        with self._locked():
+            keyring = self._read()
+            if keyring.current.id != current:
+                raise ValueError(f"{current} is no longer the current KEK: nothing retired")
+            self._write(keyring.retired())
+        return self.load()
+
+    def _read(self) -> Keyring:
+        try:
+            return Keyring.from_json(self.path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise KeyringError(f"{self.path}: {exc}") from None
+
+    def _write(self, keyring: Keyring) -> None:
+        """Atomically: a new file (0600) renamed over the old one."""
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(keyring.to_json())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise KeyringError(f"{self.path}: cannot write: {exc.strerror}") from None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock = self.path.with_name(self.path.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise KeyringError(f"{lock}: cannot lock: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+class EnvKeyring:
+    """A keyring given in an environment variable: read-only."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self._keyring = Keyring.from_json(text)
+        except ValueError as exc:
+            raise KeyringError(f"{KEYRING_ENV}: {exc}") from None
+
+    def load(self) -> Keyring:
+        return self._keyring
+
+    def rotate(self, now: float, older_than: float | None = None) -> Keyring | None:
+        raise self._read_only()
+
+    def retire(self, current: str) -> Keyring:
+        raise self._read_only()
+
+    @staticmethod
+    def _read_only() -> KeyringReadOnly:
+        return KeyringReadOnly(
+            f"the keyring comes from {KEYRING_ENV}: change it there, restart the workers, "
+            "then run `alertstream keys rewrap`"
+        )
+
+
+def keyring_source(settings: Settings) -> KeyringFile | EnvKeyring:
+    if settings.keyring_json:
+        return EnvKeyring(settings.keyring_json)
+    return KeyringFile(settings.keyring)
+
+
+class KeysTopic:
+    """The ``keys`` topic: wrapped data keys, one record per key, tombstone = shredded."""
+
+    def __init__(self, settings: Settings, timeout: float = 30.0) -> None:
+        self.topic = settings.topic_prefix + TOPIC
+        self.timeout = timeout
+        self._client = {
+            "bootstrap.servers": bootstrap_servers(settings.broker),
+            **security_config(settings.broker_credentials),
+            "log_level": 0,
+        }
+        self._producer: Producer | None = None
+
+    def publish(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        if self._producer is None:
+            self._producer = Producer({**self._client, "acks": "all", "linger.ms": 0})
+        errors: list[str] = []
+
+        def confirmed(err: KafkaError | None, _msg: object) -> None:
+            if err is not None:
+                errors.append(err.str())
+
+        for key, value in records:
+            self._producer.produce(self.topic, value, key, on_delivery=confirmed)
+        if self._producer.flush(self.timeout) or errors:
+            raise KeyStoreError(
+                f"{self.topic}: {len(records)} key records not written: "
+                f"{errors[0] if errors else 'no answer from the broker'}"
+            )
+
+    def read_all(self, apply: Callable[[bytes | None, bytes | None], Any]) -> int:
+        """Every record of the topic, in order per partition, to the end; how many."""
+        consumer = Consumer(
+            {
+                **self._client,
+                "group.id": f"keys-reader-{uuid.uuid4().hex[:8]}",  # never committed
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": 50,
+            }
+        )
+        try:
+            meta = consumer.list_topics(self.topic, timeout=self.timeout).topics.get(self.topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                return 0  # no keys written yet
+            parts = sorted(meta.partitions)
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+            done: set[int] = set()
+            count = 0
+            deadline = time.monotonic() + self.timeout
+            while len(done) < len(parts):
+                if time.monotonic() > deadline:
+                    raise KeyStoreError(
+                        f"{self.topic}: not read to its end in {self.timeout:.0f} s"
+                    )
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    continue
+                if msg.error() is not None:
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        done.add(msg.partition())
+                    continue
+                apply(msg.key(), msg.value())
+                count += 1
+            return count
+        finally:
+            consumer.close()
+
+
+def worker_protection(settings: Settings) -> DataProtection:
+    """The worker's DataProtection: the keyring is read (or created) on first use; the
+    keys topic is fed to it by ``agents/keys.py``."""
+    return DataProtection(keyring_source(settings), KeysTopic(settings))
+
+
+def open_protection(settings: Settings, timeout: float = 30.0) -> DataProtection:
+    """A DataProtection for a command: the keyring loaded and the whole keys topic read.
+    KeyringError or KeyStoreError when either cannot be."""
+    protection = DataProtection(keyring_source(settings), KeysTopic(settings, timeout))
+    protection.status()  # loads (or creates) the keyring now: its errors come first
+    KeysTopic(settings, timeout).read_all(protection.apply)
+    protection.ready = True
+    return protection
