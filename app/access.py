@@ -3,7 +3,9 @@
 The whole order is in ``build_chain`` (as Alertmanager's ``notify.MultiStage`` lists
 its stages in one place)::
 
-    client address -> (IP filter) -> authenticate -> (MFA) -> (rate limit) -> authorize
+    client address (behind trusted proxies) -> IP filter -> rate limit per address
+    -> authenticate -> the credential's networks -> authorize -> MFA
+    -> rate limit per tenant and credential
 
 A step is any object with ``async def check(self, request, ctx) -> Response | None``:
 it returns a response to refuse the request (the chain stops there) or None to let
@@ -23,6 +25,7 @@ of every tenant, and any other client is refused unless the worker runs ``--inse
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,11 +35,24 @@ from typing import Any, Protocol
 import faust
 from aiohttp import web
 
+from app.access_guards import (
+    AddressRateLimit,
+    CredentialNetworks,
+    ForwardedClient,
+    IpAllowed,
+    RateLimit,
+    RequestLimiter,
+    RequireMfa,
+)
+from app.access_oidc import OidcAuth
 from app.config.access import AccessConfig, BasicUserConfig
+from app.login import Login, SessionAuth
+from app.login import register as register_login
 from app.web import PERMISSION, PRINCIPAL, TENANT, refuse, requested_tenant
 from models.access.passwords import PasswordCheck
 from models.access.permissions import ADMIN, PUBLIC, Permission
 from models.access.principal import CredentialRefused, Principal
+from models.access.sessions import Sessions
 from models.access.tokens import TokenStore
 
 REALM = 'Bearer realm="alertstream", Basic realm="alertstream"'
@@ -125,19 +141,20 @@ class BasicAuth:
     async def authenticate(self, scheme: str, credentials: str) -> Principal | None:
         if scheme != "basic":
             return None
-        try:
-            auth = web.BasicAuth.decode(f"Basic {credentials}")
-        except ValueError:
+        try:  # aiohttp.BasicAuth is deprecated (aiohttp 4 removes it)
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except ValueError:  # binascii.Error, UnicodeDecodeError
             return None
-        user = self.users.get(auth.login)
-        if user is None or not self.check_password(auth.login, auth.password, user.password_hash):
+        login, _, password = decoded.partition(":")
+        user = self.users.get(login)
+        if user is None or not self.check_password(login, password, user.password_hash):
             return None
         return user.principal()
 
 
 class Authenticate:
     """Who the caller is: the first authenticator that accepts the Authorization header.
-    No header: public views go on; with no credential configured anywhere, loopback
+    Public views need no one. No header: with no credential configured anywhere, loopback
     (or anyone with ``--insecure``) is an admin; otherwise 401."""
 
     def __init__(
@@ -148,6 +165,8 @@ class Authenticate:
         self.insecure = insecure
 
     async def check(self, request: web.Request, ctx: Access) -> web.Response | None:
+        if ctx.need.permission is PUBLIC:
+            return None  # its own credential, if any, is the view's to check (Slack, links)
         header = request.headers.get("Authorization", "")
         if header:
             scheme, _, credentials = header.strip().partition(" ")
@@ -164,8 +183,6 @@ class Authenticate:
             if not self.tokens.ready:
                 return refuse(503, "API tokens not loaded yet; retry", **{"Retry-After": "1"})
             return refuse(401, "invalid credential", **{"WWW-Authenticate": REALM})
-        if ctx.need.permission is PUBLIC:
-            return None
         if not any(a.configured() for a in self.authenticators):
             if self.insecure or is_loopback(ctx.client):
                 ctx.principal = LOCAL_ADMIN
@@ -210,13 +227,28 @@ class Authorize:
         return None
 
 
-def build_chain(access: AccessConfig, tokens: TokenStore, insecure: bool) -> list[Step]:
+def build_chain(
+    access: AccessConfig, tokens: TokenStore, insecure: bool, login: Login
+) -> list[Step]:
     """The steps every request passes, in order (the one place that lists them)."""
-    authenticators: list[Authenticator] = [TokenAuth(tokens), BasicAuth(access.users)]
+    authenticators: list[Authenticator] = [
+        TokenAuth(tokens),
+        BasicAuth(access.users),
+        SessionAuth(login),
+    ]
+    if access.oidc is not None:
+        authenticators.append(OidcAuth(access.oidc))
+    limits = access.rate_limits
     return [
         ClientAddress(),
+        ForwardedClient(access.ip_filter.proxies()),
+        IpAllowed(access.ip_filter.filter()),
+        AddressRateLimit(RequestLimiter(limits.address.limit())),
         Authenticate(authenticators, tokens, insecure),
+        CredentialNetworks(),
         Authorize(),
+        RequireMfa(access.mfa.policy()),
+        RateLimit(RequestLimiter(limits.credential.limit()), RequestLimiter(limits.tenant.limit())),
     ]
 
 
@@ -292,5 +324,7 @@ def middleware(permissions: Permissions, chain: Sequence[Step]) -> Any:
 
 def install(app: faust.App, access: AccessConfig, tokens: TokenStore, insecure: bool) -> None:
     """Put access control in front of every view of the worker's web server."""
-    chain = build_chain(access, tokens, insecure)
+    login = Login(access.users, Sessions(access.sessions.key.encode(), access.sessions.ttl))
+    register_login(app, login)
+    chain = build_chain(access, tokens, insecure, login)
     app.web.web_app.middlewares.append(middleware(Permissions(app, access), chain))

@@ -48,11 +48,22 @@ class TokenBucket:
         if self.rate <= 0:
             return
         async with self._lock:
-            while True:
-                now = self.clock()
-                self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+            while (wait := self.try_take()) > 0:
+                await asyncio.sleep(wait)
+
+    def try_take(self) -> float:
+        """Take a token if there is one (0.0), else the seconds until there will be one
+        (nothing taken): for callers that refuse rather than wait (HTTP 429)."""
+        if self.rate <= 0:
+            return 0.0
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+    def idle(self) -> bool:
+        """Whether the bucket is full again: forgetting it changes nothing."""
+        return self.rate <= 0 or self.tokens + (self.clock() - self.stamp) * self.rate >= self.burst

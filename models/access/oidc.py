@@ -138,22 +138,24 @@ class JwksCache:
         """Fetch the key set unless one was fetched too recently; whether it was read."""
         seen = self.fetches
         async with self._lock:
-            if self.fetches != seen:  # another request fetched while this one waited
+            if self.fetches != seen:  # a fetch ended while this request waited: use it
                 return True
             now = self.clock()
             recent = self.fetched_at is not None and now - self.fetched_at < self.min_refresh
             if recent and not force:
                 return False
-            self.fetched_at = now
-            self.fetches += 1
             try:
                 document = await self.fetch()
             except Exception as exc:  # keep the keys we had: an outage is not a rotation
                 self.error = f"its keys could not be read: {exc!r}"
                 return False
-            self.error = None
-            self.keys = _signing_keys(document.get("keys"))
-            return True
+            else:
+                self.error = None
+                self.keys = _signing_keys(document.get("keys"))
+                return True
+            finally:
+                self.fetched_at = now
+                self.fetches += 1
 
 
 def _signing_keys(keys: Any) -> dict[str | None, dict[str, Any]]:

@@ -48,6 +48,7 @@ class Provider:
 
     async def jwks(self) -> dict[str, Any]:
         self.fetches += 1
+        await asyncio.sleep(0.001)  # a fetch takes a while: other requests run meanwhile
         keys = []
         for kid, key in self.keys.items():
             jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
@@ -199,12 +200,19 @@ async def test_provider_outage_keeps_known_keys(provider: Provider) -> None:
         await verifier.claims(provider.token())
 
 
-async def test_concurrent_unknown_kids_share_one_fetch(provider: Provider) -> None:
-    verifier = verifier_for(provider)
+async def test_concurrent_requests_share_one_fetch(provider: Provider) -> None:
+    clock = Clock()
+    verifier = verifier_for(provider, clock)
     tokens = [provider.token() for _ in range(20)]
     claims = await asyncio.gather(*(verifier.claims(t) for t in tokens))
     assert [c["sub"] for c in claims] == ["alice"] * 20
     assert provider.fetches == 1
+    clock.now += 61
+    provider.rotate()  # many requests with the new kid at once: one fetch serves them all
+    tokens = [provider.token() for _ in range(20)]
+    claims = await asyncio.gather(*(verifier.claims(t) for t in tokens))
+    assert [c["sub"] for c in claims] == ["alice"] * 20
+    assert provider.fetches == 2
 
 
 @pytest.mark.parametrize(
