@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from models.access.ip_filter import Networks
 from models.access.permissions import ROLES
 from models.access.principal import CredentialRefused, Principal
 
@@ -37,6 +38,7 @@ class TokenRecord:
     name: str = ""
     created: float = 0.0
     expires: float | None = None  # epoch seconds; None: never
+    allow_from: tuple[str, ...] = ()  # CIDRs the token may be used from (empty: any)
 
     def to_wire(self) -> bytes:
         return orjson.dumps(
@@ -47,6 +49,7 @@ class TokenRecord:
                 "name": self.name,
                 "created": self.created,
                 "expires": self.expires,
+                "allow_from": self.allow_from,
             }
         )
 
@@ -63,6 +66,11 @@ class TokenRecord:
         for key in ("id", "sha256"):
             if not isinstance(obj.get(key), str) or not obj[key]:
                 problems.append(f"{key}: required string")
+        allow_from = obj.get("allow_from") or []
+        try:
+            Networks(allow_from)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"allow_from: {exc}")
         if problems:
             raise ValueError("; ".join(problems))
         expires = obj.get("expires")
@@ -73,10 +81,11 @@ class TokenRecord:
             name=str(obj.get("name") or ""),
             created=float(obj.get("created") or 0.0),
             expires=None if expires is None else float(expires),
+            allow_from=tuple(allow_from),
         )
 
     def principal(self) -> Principal:
-        return Principal(id=f"token:{self.id}", roles=dict(self.roles))
+        return Principal(id=f"token:{self.id}", roles=dict(self.roles), allow_from=self.allow_from)
 
 
 def check_roles(roles: Any) -> list[str]:
@@ -91,12 +100,17 @@ def check_roles(roles: Any) -> list[str]:
 
 
 def new_token(
-    roles: dict[str, str], now: float, name: str = "", expires: float | None = None
+    roles: dict[str, str],
+    now: float,
+    name: str = "",
+    expires: float | None = None,
+    allow_from: tuple[str, ...] = (),
 ) -> tuple[str, TokenRecord]:
     """A fresh token: (the secret to show once, the record to store)."""
     token_id = secrets.token_hex(4)
     token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-    return token, TokenRecord(token_id, _digest(token), dict(roles), name, now, expires)
+    record = TokenRecord(token_id, _digest(token), dict(roles), name, now, expires, allow_from)
+    return token, record
 
 
 class TokenStore:

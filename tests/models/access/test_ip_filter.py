@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from models.access.ip_filter import IpFilter, Networks, client_address
+from models.access.tokens import TokenRecord, TokenStore, new_token
 
 PROXIES = Networks(["10.0.0.0/8", "fd00::/8"])
 
@@ -75,3 +77,15 @@ def test_client_cannot_choose_its_address(
     """Whatever the client puts in the header, the address our proxies saw wins."""
     header = ", ".join([*forged, client, *hops])
     assert client_address(peer, [header], PROXIES) == ip_address(client)
+
+
+def test_a_tokens_networks_travel_with_it() -> None:
+    token, record = new_token({"*": "viewer"}, 0.0, allow_from=("192.0.2.0/24",))
+    again = TokenRecord.from_wire(record.to_wire())
+    assert again.principal().allow_from == ("192.0.2.0/24",)
+    store = TokenStore()
+    store.apply(record.id.encode(), record.to_wire())
+    assert store.authenticate(token, 1.0) == again.principal()
+    bad = orjson.loads(record.to_wire()) | {"allow_from": ["192.0.2.0/33"]}
+    with pytest.raises(ValueError, match="allow_from"):
+        TokenRecord.from_wire(orjson.dumps(bad))
