@@ -33,6 +33,7 @@ class TokenTopic:
 
         self.broker, self.topic = broker, topic
         self.credentials, self.partitions = credentials, partitions
+        self.declared = False  # the topic exists, compacted
         self.kafka = {
             "bootstrap.servers": bootstrap_servers(broker),
             **security_config(credentials),
@@ -55,9 +56,11 @@ class TokenTopic:
 
         from app.broker import declare_topics
 
-        declare_topics(
-            self.broker, [self.topic], self.partitions, self.credentials, compacted={self.topic}
-        )
+        if not self.declared:
+            declare_topics(
+                self.broker, [self.topic], self.partitions, self.credentials, compacted={self.topic}
+            )
+            self.declared = True
         errors: list[str] = []
         producer = Producer(self.kafka)
         producer.produce(
