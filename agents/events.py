@@ -33,6 +33,7 @@ from app.config.schema import PipelinesConfig
 from app.config.tenants import TenantConfigs
 from app.faust_app import send_alerts
 from models.alerting.alert import Alert
+from models.counts import IngestCounts
 from models.rules.event import decode_events
 from models.rules.event_eval import EventEvaluator
 from models.wire import WireError
@@ -59,6 +60,7 @@ class EventRulesState:
         self.checkpoint = checkpoint
         self.partition_of_tenant: dict[str, int] = {}
         self.applied: dict[int, int] = {}  # partition -> last input offset in the state
+        self.ingested = IngestCounts()  # events read from the topic (for /metrics)
         self.owned = OwnedPartitions(topic, self.load, self.drop)
 
     def load(self, partition: int) -> None:
@@ -146,9 +148,11 @@ def register(
         try:
             events, bad = decode_events(value, tenant, now)
         except WireError as exc:
+            state.ingested.add(0, 1)
             await dead_letters("events", key, [raw_reject(value, str(exc))])
             state.persist(partition, offset)
             return
+        state.ingested.add(len(events), len(bad))
         await dead_letters("events", key, bad)
         for e in events:
             state.partition_of_tenant[e.tenant] = partition

@@ -188,7 +188,7 @@ async def _run(pipelines: str, data_dir: Path) -> int:
         print(f"smtp     127.0.0.1:{smtp_port} (aiosmtpd; demo config {demo_pipelines})")
         print(
             f"worker   http://127.0.0.1:{web_port}  (/healthz, /api/v1/alerts?tenant=demo, "
-            f"/table/alerts; log {data_dir / 'worker.log'})"
+            f"/table/alerts/?tenant=demo, /metrics; log {data_dir / 'worker.log'})"
         )
         print(  # what app.client reads when the seed's examples name no address
             f"client   export ALERTSTREAM_BROKER={broker} ALERTSTREAM_URL=http://127.0.0.1:{web_port}"
