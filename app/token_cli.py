@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from models.access.ip_filter import Networks
 from models.access.passwords import hash_password
 from models.access.permissions import ROLES
 from models.access.tokens import TokenRecord, TokenStore, new_token
@@ -118,11 +119,16 @@ def api_credential(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def create(
-    topic: TokenTopic, roles: dict[str, str], name: str = "", ttl: float | None = None
+    topic: TokenTopic,
+    roles: dict[str, str],
+    name: str = "",
+    ttl: float | None = None,
+    allow_from: tuple[str, ...] = (),
 ) -> tuple[str, TokenRecord]:
     """A new token written to the topic: (the secret, its record)."""
     now = time.time()
-    token, record = new_token(roles, now, name, None if ttl is None else now + ttl)
+    expires = None if ttl is None else now + ttl
+    token, record = new_token(roles, now, name, expires, allow_from)
     topic.write(record.id, record.to_wire())
     return token, record
 
@@ -134,11 +140,18 @@ def register(sub: Any) -> None:
     t.add_argument("--role", choices=list(ROLES), help="create: the role granted")
     t.add_argument(
         "--tenant",
+        dest="tenants",  # not `tenant`: the audit log reads args.tenant as one tenant
         action="append",
         help="create: a tenant the role is granted on (repeatable; default '*': every tenant)",
     )
     t.add_argument("--expires", help="create: lifetime, e.g. 90d or 12h (default: never)")
     t.add_argument("--name", default="", help="create: what the token is for")
+    t.add_argument(
+        "--allow-from",
+        action="append",
+        default=[],
+        help="create: a CIDR the token may be used from (repeatable; default: anywhere)",
+    )
     t.add_argument("--broker", help="kafka://host:port (ALERTSTREAM_BROKER)")
     h = sub.add_parser("hash-password", help="the scrypt hash of a basic auth password")
     h.add_argument("--stdin", action="store_true", help="read the password from stdin")
@@ -170,9 +183,13 @@ def _token(args: argparse.Namespace, topic: TokenTopic) -> int:
         except ValueError as exc:
             print(f"--expires: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        token, record = create(
-            topic, dict.fromkeys(args.tenant or ["*"], args.role), args.name, ttl
-        )
+        try:
+            Networks(args.allow_from)
+        except ValueError as exc:
+            print(f"--allow-from: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        roles = dict.fromkeys(args.tenants or ["*"], args.role)
+        token, record = create(topic, roles, args.name, ttl, tuple(args.allow_from))
         print(token)
         print(f"token {record.id}: {describe(record)}; shown once, store it now", file=sys.stderr)
         return 0
@@ -201,4 +218,5 @@ def describe(record: TokenRecord) -> str:
         else time.strftime("expires %Y-%m-%d %H:%M UTC", time.gmtime(record.expires))
     )
     name = f" [{record.name}]" if record.name else ""
-    return f"{roles}{name}, created {when} UTC, {expires}"
+    where = f", from {', '.join(record.allow_from)} only" if record.allow_from else ""
+    return f"{roles}{name}, created {when} UTC, {expires}{where}"
