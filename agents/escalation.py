@@ -26,7 +26,7 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,6 +123,8 @@ class Escalations:
         self.chains: dict[str, tuple[int, Chain]] = {}  # "tenant/group key" -> chain
         self.audit: dict[str, list[dict[str, Any]]] = {}  # same key -> recent actions
         self.cursors: dict[str, int] = {}  # "rr/tenant/policy/step" -> round-robin cursor
+        # told of each chain's actions (tenant, history items): the audit log
+        self.on_actions: list[Callable[[str, list[dict[str, Any]]], None]] = []
         self._dirty: dict[str, int] = {}  # cursors moved -> their partition
         self.loaded: set[int] = set()
 
@@ -442,6 +444,8 @@ class Escalations:
             ]
             topic = history_topic.get_topic_name()
             self.runtime.stores.checkpoint.produce(topic, chain.tenant.encode(), items)
+            for tell in self.on_actions:
+                tell(chain.tenant, items)
 
     # --- reads ----------------------------------------------------------------------------
     def state(self, tenant: str, group_key: str) -> dict[str, Any] | None:

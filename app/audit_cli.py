@@ -1,0 +1,267 @@
+"""``alertstream audit``: verify the log's integrity, query it, export it; and the
+record of CLI commands that change something without the HTTP API (``after_command``:
+ack, dlq replay, token, keys, gdpr). Commands that go through the HTTP API (``config
+apply``, ``incidents``, ``escalation``) are recorded by the worker with their credential.
+
+``verify`` reads the ``audit`` topic (or a dump of it, ``--from-file``) and checks every
+tenant's chain and signed checkpoints (``models/audit/verify.py``); the checkpoints of
+the compacted ``audit.checkpoints`` topic (or ``--checkpoints F``) are trusted apart
+from the log, so a cut tail is caught. It prints the first bad entry of each tenant
+and exits 1, or a summary and exits 0. ``export`` writes the log as JSON lines (one
+record a line, the form ``--from-file`` reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from app.settings import Settings, bootstrap_servers, security_config
+from models.audit.entry import request
+from models.audit.signing import key_id, load_public_key
+from models.audit.verify import Located, matches, verify
+from models.durations import parse_duration
+from models.wire import WireError, format_time, parse_time
+
+EXIT_BAD = 1
+EXIT_USAGE = 2
+
+
+def key_path(settings: Settings) -> Path:
+    """The checkpoint signing key: ALERTSTREAM_AUDIT_KEY, else in the data directory.
+    Workers sharing one file sign with one key (one public key for verifiers)."""
+    return (
+        Path(settings.audit_key) if settings.audit_key else settings.data_dir / "audit-signing.key"
+    )
+
+
+def register(sub: Any) -> None:
+    a = sub.add_parser("audit", help="the audit log: verify its integrity, query, export")
+    a.add_argument("action", choices=["verify", "query", "export"])
+    a.add_argument(
+        "--from-file", help="a dump (JSON lines, from `audit export`) instead of the broker"
+    )
+    a.add_argument("--checkpoints", help="verify: trusted checkpoints (JSON lines) kept apart")
+    a.add_argument(
+        "--public-key",
+        action="append",
+        default=[],
+        help="verify: a PEM public key of the signers (repeatable; default: the worker's "
+        "<ALERTSTREAM_AUDIT_KEY or data dir/audit-signing.key>.pub)",
+    )
+    a.add_argument("--only-checkpoints", action="store_true", help="export: the trusted ones")
+    a.add_argument("--actor", help="query: credential id, exactly")
+    a.add_argument("--action", dest="what", help="query: action or its prefix (silence)")
+    a.add_argument("--tenant", help="query: tenant (* for actions bound to none)")
+    a.add_argument("--since", help="query: RFC 3339 time, epoch seconds or a duration ago (1h)")
+    a.add_argument("--until", help="query: as --since (exclusive)")
+    a.add_argument("--broker", help="kafka://host:port (ALERTSTREAM_BROKER)")
+    a.add_argument("--timeout", type=float, default=30.0, help="seconds to read the topic")
+
+
+def read_file(path: str) -> list[Located]:
+    out: list[Located] = []
+    for n, line in enumerate(Path(path).read_bytes().splitlines(), 1):
+        if line.strip():
+            out.append((f"line {n}", orjson.loads(line)))
+    return out
+
+
+def read_topic(settings: Settings, name: str, timeout: float) -> Iterator[Located]:
+    """Every record of a topic, partition by partition in offset order."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers(settings.broker),
+            **security_config(settings.broker_credentials),
+            "group.id": f"audit-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+        }
+    )
+    topic = settings.topic_prefix + name
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            deadline = time.monotonic() + timeout
+            offset = low - 1
+            while offset < high - 1:
+                if time.monotonic() > deadline:
+                    raise ValueError(f"{topic}[{p}]: read to {offset} of {high} in {timeout} s")
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error():
+                    continue
+                offset = msg.offset()
+                for i, item in enumerate(orjson.loads(msg.value())):
+                    yield f"p{p}@{offset}#{i}", item
+    finally:
+        consumer.close()
+
+
+def public_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    paths = [Path(p) for p in args.public_key]
+    if not paths:
+        default = key_path(settings)
+        paths = [default.with_name(default.name + ".pub")]
+    keys = {}
+    for path in paths:
+        key = load_public_key(path)
+        keys[key_id(key)] = key
+    return keys
+
+
+def when(text: str | None, now: float) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(float(text) if text.replace(".", "", 1).isdigit() else text, "time")
+    except WireError:
+        return now - parse_duration(text)
+
+
+def command(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.broker:
+        env["ALERTSTREAM_BROKER"] = args.broker
+    settings = Settings.from_env(env)
+    try:
+        if args.from_file:
+            records = read_file(args.from_file)
+        else:
+            name = "audit.checkpoints" if args.only_checkpoints else "audit"
+            records = list(read_topic(settings, name, args.timeout))
+        if args.action == "export":
+            for _, r in records:
+                sys.stdout.buffer.write(orjson.dumps(r) + b"\n")
+            return 0
+        if args.action == "query":
+            return query(args, records)
+        keys = public_keys(args, settings)
+        if args.checkpoints:
+            trusted = [r for _, r in read_file(args.checkpoints)]
+        elif args.from_file:
+            trusted = []
+        else:
+            trusted = [r for _, r in read_topic(settings, "audit.checkpoints", args.timeout)]
+    except (OSError, ValueError) as exc:
+        print(f"audit {args.action}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = verify(records, keys, trusted)
+    for problem in report.problems:
+        print(problem)
+    for tenant, n in sorted(report.entries.items()):
+        signed = report.checkpoints.get(tenant, 0)
+        print(f"tenant {tenant!r}: {n} entries verified, {signed} under a signed checkpoint")
+    print("audit log intact" if report.ok else f"audit log: {len(report.problems)} problem(s)")
+    return 0 if report.ok else EXIT_BAD
+
+
+def query(args: argparse.Namespace, records: list[Located]) -> int:
+    now = time.time()
+    try:
+        since, until = when(args.since, now), when(args.until, now)
+    except ValueError as exc:
+        print(f"audit query: --since/--until: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for _, e in records:
+        if matches(
+            e, actor=args.actor, action=args.what, tenant=args.tenant, since=since, until=until
+        ):
+            print(
+                f"{format_time(e['at'])} {e['tenant']}#{e['seq']} {e['actor']} {e['action']} "
+                f"{e['target']} from {e['source'] or '-'}: {e['outcome']}"
+                + (f" {orjson.dumps(e['detail']).decode()}" if e.get("detail") else "")
+            )
+    return 0
+
+
+# --- recording CLI actions ------------------------------------------------------------------
+DIRECT = frozenset({"ack", "dlq", "token", "keys", "gdpr"})  # write to Kafka themselves
+READ_ONLY = frozenset({"list", "status", "show", "diff", "verify", "query"})
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def record_cli(
+    action: str,
+    *,
+    tenant: str | None = None,
+    target: str = "",
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> bool:
+    """Write one audit request for a CLI action (``cli.<action>``); False if the
+    broker did not take it within 10 s."""
+    from confluent_kafka import Producer
+
+    settings = Settings.from_env(env)
+    req = request(
+        tenant=tenant,
+        at=time.time(),
+        actor=cli_actor(),
+        action=f"cli.{action}",
+        target=target,
+        source=socket.gethostname(),
+        outcome=outcome,
+        detail=detail,
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap_servers(settings.broker),
+            **security_config(settings.broker_credentials),
+            "partitioner": "murmur2_random",  # as the workers' producers: by tenant
+        }
+    )
+    topic = settings.topic_prefix + "audit.requests"
+    producer.produce(topic, orjson.dumps([req]), req["tenant"].encode())
+    return producer.flush(10) == 0
+
+
+def subject_digest(subject: str) -> str:
+    """A GDPR subject as the audit log keeps it: a digest, so the log (which is never
+    erased) does not hold the identity an erasure removed elsewhere."""
+    return "subject:sha256:" + hashlib.sha256(subject.encode()).hexdigest()[:16]
+
+
+def after_command(args: argparse.Namespace, rc: int, env: dict[str, str] | None = None) -> None:
+    """Called by ``alertstream`` after every command: record the ones that change
+    something directly (not read-only actions, not dry runs)."""
+    action = getattr(args, "action", None)
+    if args.command not in DIRECT or action in READ_ONLY or getattr(args, "dry_run", False):
+        return
+    subject = getattr(args, "subject", None)
+    target = (
+        subject_digest(subject)
+        if subject
+        else str(getattr(args, "id", None) or getattr(args, "group_key", None) or "")
+    )
+    detail = {k: v for k in ("role", "expires", "name") if (v := getattr(args, k, None))}
+    name = f"{args.command}.{action}" if action else args.command
+    ok = record_cli(
+        name,
+        tenant=getattr(args, "tenant", None),
+        target=target,
+        outcome="ok" if rc == 0 else "error",
+        detail={**detail, "exit": rc},
+        env=env,
+    )
+    if not ok:
+        print(f"audit: could not record {name!r} (broker unreachable)", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""The audit log: hash-chained entries per tenant, Merkle tree heads, signed checkpoints."""
