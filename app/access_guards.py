@@ -17,7 +17,7 @@ from aiohttp import web
 
 from app.web import refuse
 from channels import rate_limit
-from models.access.ip_filter import IpFilter, Networks, client_address
+from models.access.ip_filter import Address, IpFilter, Networks, client_address
 from models.access.mfa import MfaPolicy
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class ForwardedClient:
         return None
 
 
-def _address(client: str) -> object | None:
+def _address(client: str) -> Address | None:
     try:
         return ip_address(client.split("%", 1)[0])
     except ValueError:  # a unix socket peer has no address

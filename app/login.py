@@ -46,7 +46,8 @@ class Login:
         An unknown user costs the same scrypt as a known one (no user enumeration)."""
         user = self.users.get(name)
         if user is None or user.totp_secret is None:
-            self._decoy = self._decoy or hash_password("decoy")
+            if self._decoy is None:
+                self._decoy = await asyncio.to_thread(hash_password, "decoy")
             await asyncio.to_thread(self.passwords, name, password, self._decoy)
             return None
         if not await asyncio.to_thread(self.passwords, name, password, user.password_hash):
