@@ -12,6 +12,7 @@ import faust
 from app.settings import settings
 from channels import CHANNELS
 from models.alerting.alert import Alert
+from models.logs import json_logging_config
 from models.wire import encode_chunks
 
 
@@ -95,9 +96,14 @@ app = faust.App(
     web_host=settings.web_host,
     web_bind=settings.web_bind,
     web_port=settings.web_port,
+    # how other workers reach this one (forwarded reads): https with --tls-cert
+    canonical_url=("https" if settings.tls_cert else "http")
+    + f"://{settings.web_host}:{settings.web_port}",
     web_in_thread=False,
     web_transport=f"tcp://{settings.web_bind}:{settings.web_port}",
     web_cors_options=None,
+    web_tables_enabled=False,  # app/table_views.py serves /table with decoded values
+    logging_config=json_logging_config() if settings.log_format == "json" else None,
 )
 
 

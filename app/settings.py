@@ -36,6 +36,8 @@ class Settings:
     tls_cert: str = ""  # the HTTP API speaks TLS 1.3 with this pair (app/tls.py)
     tls_key: str = ""
     tls_client_ca: str = ""  # clients must present a certificate this CA issued (mTLS)
+    log_format: str = "text"  # "json": one JSON event per line (models/logs.py)
+    otlp_endpoint: str = ""  # OTLP/HTTP traces URL; "" = tracing off (app/tracing.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -72,7 +74,26 @@ class Settings:
             tls_cert=env.get("ALERTSTREAM_TLS_CERT", ""),
             tls_key=env.get("ALERTSTREAM_TLS_KEY", ""),
             tls_client_ca=env.get("ALERTSTREAM_TLS_CLIENT_CA", ""),
+            log_format=_log_format(env.get("ALERTSTREAM_LOG_FORMAT", "text")),
+            otlp_endpoint=_otlp_traces(env),
         )
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise ValueError(f"ALERTSTREAM_LOG_FORMAT: {value!r} is not one of {LOG_FORMATS}")
+    return value
+
+
+def _otlp_traces(env: dict[str, str]) -> str:
+    """OpenTelemetry's own variables: the traces URL, else the base URL + /v1/traces."""
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    return base.rstrip("/") + "/v1/traces" if base else ""
 
 
 _MECHANISMS = {
