@@ -344,3 +344,21 @@ def test_request_limiter_forgets_full_buckets_only() -> None:
     assert limiter.wait("c") == 0.0  # a third key: the full ones are forgotten first
     assert sorted(limiter.buckets) == ["a", "c"]
     assert limiter.wait("a") == 0.0 and limiter.wait("a") == pytest.approx(0.5)
+
+
+async def test_jwks_url_given_or_discovery_naming_another_issuer(
+    client: Client, provider: Provider
+) -> None:
+    oidc = {
+        "issuer": provider.issuer,
+        "audience": ["alertstream"],
+        "roles": {"sre": {"*": "viewer"}},
+    }
+    server = await client({"oidc": {**oidc, "jwks_url": f"{provider.issuer}/keys"}})
+    assert (await server.get("/read", headers=bearer(provider.token()))).status == 200
+    assert provider.served == ["k0"]  # no discovery
+    # a provider whose discovery document names another issuer is not believed
+    server = await client({"oidc": {**oidc, "issuer": provider.issuer + "/"}})
+    token = provider.token(iss=provider.issuer + "/")
+    status, error = await status_and_error(server, "/read", headers=bearer(token))
+    assert status == 401 and "not ours" in error, error
