@@ -17,6 +17,12 @@ listed, not replayed.  ``--dry-run`` lists what would be replayed and changes no
 
 A topic that cannot be read to its end is an error (exit 1): the replay never reports
 "0 read" for letters it could not see.
+
+Letters' items are sealed (``models/dead_letter.py: SEALED_FIELDS``): the replay reads
+the keys topic and the keyring to open them, and seals what it writes back.  A letter
+whose data key was shredded (its tenant or subject erased) is listed and dropped; one
+whose key is unavailable here (a keyring without its KEK) stops the replay (exit 1,
+nothing committed), so no letter is lost to a misconfigured keyring.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -43,8 +50,10 @@ from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
 from app.settings import bootstrap_servers, security_config
 from channels.receipt import Receipt
-from models.dead_letter import NOTIFICATIONS, dead_letter, undelivered
+from models.dead_letter import NOTIFICATIONS, SEALED_FIELDS, dead_letter, undelivered
 from models.durations import format_duration
+from models.protection.fields import SEALED, open_fields, seal_fields
+from models.protection.keyring import DataProtection, KeyUnavailable, SealError, Shredded
 
 EXIT_FAILED = 1
 
@@ -189,11 +198,30 @@ async def send_again(config: PipelinesConfig, records: list[dict[str, Any]]) -> 
         return list(await asyncio.gather(*(deliverer.replay(r) for r in records)))
 
 
+def open_letter(letter: dict[str, Any], keys: Callable[[], DataProtection]) -> dict[str, Any]:
+    """A letter with its item unsealed; one whose data key was shredded becomes a letter
+    listed only (its item is erased).  DlqError if the key is unavailable or the letter
+    was tampered with: the replay must not drop what it cannot read."""
+    if SEALED not in letter:
+        return letter  # written before letters were sealed
+    try:
+        return open_fields(letter, keys().unseal)
+    except Shredded:
+        opened = {k: v for k, v in letter.items() if k != SEALED}
+        return {**opened, "source": "dlq", "reason": f"{letter.get('reason')} (item erased)"}
+    except (KeyUnavailable, SealError, ValueError) as exc:
+        raise DlqError(f"a dead letter cannot be opened: {exc}") from exc
+
+
 def write_back(
-    producer: Producer, topic: str, letters: list[dict[str, Any]], timeout: float
+    producer: Producer,
+    topic: str,
+    letters: list[dict[str, Any]],
+    timeout: float,
+    protection: DataProtection,
 ) -> None:
-    """Produce ``letters`` to `dlq` again, keyed by tenant like the worker's; DlqError unless
-    the broker confirmed every one."""
+    """Produce ``letters`` to `dlq` again, keyed by tenant like the worker's and sealed for
+    it; DlqError unless the broker confirmed every one."""
     errors: list[str] = []
 
     def confirmed(err: KafkaError | None, _msg: object) -> None:
@@ -202,7 +230,8 @@ def write_back(
 
     for letter in letters:
         tenant = str(((undelivered(letter) or {}).get("notification") or {}).get("tenant", ""))
-        producer.produce(topic, orjson.dumps([letter]), tenant.encode(), on_delivery=confirmed)
+        sealed = seal_fields(letter, SEALED_FIELDS, partial(protection.seal, tenant))
+        producer.produce(topic, orjson.dumps([sealed]), tenant.encode(), on_delivery=confirmed)
     if producer.flush(timeout) or errors:
         raise DlqError(
             f"could not write {len(letters)} letters back to {topic}: "
@@ -221,6 +250,9 @@ class DlqReplay:
     credentials: str = ""
     timeout: float = 30.0  # seconds for each step: reading to the end, writing back
     out: Callable[[str], None] = print
+    # opens the keys (keyring + keys topic) when a letter is to be unsealed or sealed
+    protection: Callable[[], DataProtection] | None = None
+    _protection: DataProtection | None = field(default=None, init=False, repr=False)
 
     def run(self, only_id: str | None = None, *, dry_run: bool = False) -> int:
         """0 when every selected letter was delivered (or, with ``dry_run``, listed); 1 when
@@ -242,9 +274,21 @@ class DlqReplay:
         finally:
             consumer.close()
 
+    def _keys(self) -> DataProtection:
+        """The keys, opened once, on first need (a DlqError if they cannot be)."""
+        if self._protection is None:
+            if self.protection is None:
+                raise DlqError("sealed dead letters, and no keyring to open them")
+            try:
+                self._protection = self.protection()
+            except Exception as exc:  # the keyring file or the keys topic: said as it is
+                raise DlqError(f"cannot open the keys: {exc}") from exc
+        return self._protection
+
     def _run(self, consumer: Consumer, only_id: str | None, dry_run: bool) -> int:
         read = read_dead_letters(consumer, self.topic, self.timeout)
-        plan = plan_replay(read.letters, only_id)
+        letters = [open_letter(letter, self._keys) for letter in read.letters]
+        plan = plan_replay(letters, only_id)
         now = time.time()
         for letter in plan.listed:
             self.out(f"{'listed':12} {describe(letter, now)}")
@@ -252,7 +296,7 @@ class DlqReplay:
             for letter, _ in plan.send:
                 self.out(f"{'would send':12} {describe(letter, now)}")
             self.out(
-                f"{len(read.letters)} dead letters read, {len(plan.send)} would be replayed "
+                f"{len(letters)} dead letters read, {len(plan.send)} would be replayed "
                 "(dry run: nothing sent, offsets not committed)"
             )
             return 0
@@ -268,7 +312,7 @@ class DlqReplay:
         ]
         if again or plan.keep:
             producer = Producer(kafka_config(self.broker, self.credentials))
-            write_back(producer, self.topic, again + plan.keep, self.timeout)
+            write_back(producer, self.topic, again + plan.keep, self.timeout, self._keys())
         try:
             consumer.commit(offsets=read.ends, asynchronous=False)
         except KafkaException as exc:
@@ -277,7 +321,7 @@ class DlqReplay:
                 "the next replay offers them again"
             ) from exc
         self.out(
-            f"{len(read.letters)} dead letters read, {sum(r.ok for r in receipts)} delivered, "
+            f"{len(letters)} dead letters read, {sum(r.ok for r in receipts)} delivered, "
             f"{len(again)} still failing, {len(plan.keep)} not selected "
             f"({len(again) + len(plan.keep)} written back), {plan.duplicates} duplicates, "
             f"{len(plan.listed)} listed only"

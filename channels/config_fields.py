@@ -8,9 +8,18 @@ loaded, not when the first alert fires.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from channels.templating import check_template
 from models.durations import Duration
@@ -18,10 +27,52 @@ from models.durations import Duration
 DEFAULT_TIMEOUT = 10.0  # seconds for one send attempt
 
 
+SECRET_FILES = "secret_files"
+"""Validation context key: the directory ``*_file`` paths are relative to (that of the
+config file); absent for a config posted to the API, which may not read the worker's
+files."""
+
+
 class Strict(BaseModel):
+    """Strict parsing, and Alertmanager's ``*_file`` variant of every secret field:
+    ``password_file: /run/secrets/smtp`` reads the secret (surrounding whitespace
+    stripped) from that file when the config is loaded (and reloaded on SIGHUP)."""
+
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        keys = [k for k in data if isinstance(k, str) and _secret_file_of(cls, k)]
+        if not keys:
+            return data
+        base = (info.context or {}).get(SECRET_FILES)
+        data = dict(data)
+        for key in keys:
+            name = key.removesuffix("_file")
+            if data.get(name) not in (None, ""):
+                raise ValueError(f"at most one of {name} and {key}")
+            if base is None:
+                raise ValueError(f"{key}: a config posted to the API cannot read files")
+            path = Path(base) / str(data.pop(key))
+            try:
+                data[name] = path.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+        return data
+
+
+def _secret_file_of(model: type[BaseModel], key: str) -> bool:
+    """Whether ``key`` is the ``*_file`` variant of one of ``model``'s secret fields."""
+    name = key.removesuffix("_file")
+    if name == key or key in model.model_fields or name not in model.model_fields:
+        return False
+    annotation = model.model_fields[name].annotation
+    return SecretStr in (get_args(annotation) or (annotation,))
 
 
 class ChannelConfig(Strict):

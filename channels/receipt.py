@@ -1,8 +1,9 @@
 """The verdict on one notification, as the channel agents publish it on ``notifications.receipts``.
 
-Receipts carry only redacted destinations and short error details; a dead letter
-(kept on the receipt, not in its wire form) holds the full rendered request so
-``dlq replay`` can re-send it.
+Receipts carry only redacted destinations and short error details, and on the topic
+even those are sealed (``SEALED_FIELDS``: an address or phone number is personal data);
+a dead letter (kept on the receipt, not in its wire form) holds the full rendered
+request so ``dlq replay`` can re-send it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from channels.outcome import DELIVERED
 FAILED = "failed"  # transient errors until the retry budget ran out: dead-lettered
 DEAD = "dead"  # the peer refused it for good (or it could not be rendered): dead-lettered
 SKIPPED = "skipped"  # all alerts resolved and the integration has send_resolved: false
+SEALED_FIELDS = ("destination", "last_error")  # sealed on notifications.receipts
 
 
 @dataclass(slots=True)

@@ -4,9 +4,10 @@ or delivered, and why.
 Every writer of dead letters builds them with ``dead_letter``, so the topic has one shape:
 ``{"source", "reason", "item", "at"}`` -- the topic or stage the item came from, why it
 was set aside, the item itself (as received, or as text when it was not even JSON) and
-when (epoch seconds).  For an undeliverable notification the source is
-``notifications`` and the item is the Deliverer's record (the notification, its
-rendered request, the last error), which ``alertstream dlq replay`` sends again::
+when (epoch seconds); on the topic the item is sealed (``SEALED_FIELDS``).  For an
+undeliverable notification the source is ``notifications`` and the item is the
+Deliverer's record (the notification, its rendered request, the last error), which
+``alertstream dlq replay`` sends again::
 
     >>> dead_letter("metrics", "value: not a number", {"value": "x"}, at=1.0)
     {'source': 'metrics', 'reason': 'value: not a number', 'item': {'value': 'x'}, 'at': 1.0}
@@ -19,6 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 NOTIFICATIONS = "notifications"
+SEALED_FIELDS = ("item",)
+"""What a dead letter keeps sealed on the topic (``models/protection/fields.py``): the
+item holds credentials (rendered requests) and personal data (rejected input)."""
 
 
 def dead_letter(source: str, reason: str, item: Any, at: float | None = None) -> dict[str, Any]:

@@ -28,7 +28,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from app.settings import Settings, bootstrap_servers, security_config
 from models.protection.keyring import DataProtection, Keyring, KeyringReadOnly
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 
 TOPIC = "keys"  # after the topic prefix; compacted, declared in app/faust_app.py
 KEYRING_ENV = "ALERTSTREAM_KEYRING_JSON"
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 class KeyringError(Exception):
@@ -161,16 +170,14 @@ class KeysTopic:
 
     def __init__(self, settings: Settings, timeout: float = 30.0) -> None:
         self.topic = settings.topic_prefix + TOPIC
+        self.partitions = settings.partitions
         self.timeout = timeout
-        self._client = {
-            "bootstrap.servers": bootstrap_servers(settings.broker),
-            **security_config(settings.broker_credentials),
-            "log_level": 0,
-        }
+        self._client = client_config(settings)
         self._producer: Producer | None = None
 
     def publish(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
         if self._producer is None:
+            self._declare()
             self._producer = Producer({**self._client, "acks": "all", "linger.ms": 0})
         errors: list[str] = []
 
@@ -188,41 +195,71 @@ class KeysTopic:
 
     def read_all(self, apply: Callable[[bytes | None, bytes | None], Any]) -> int:
         """Every record of the topic, in order per partition, to the end; how many."""
-        consumer = Consumer(
-            {
-                **self._client,
-                "group.id": f"keys-reader-{uuid.uuid4().hex[:8]}",  # never committed
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "fetch.wait.max.ms": 50,
-            }
-        )
-        try:
-            meta = consumer.list_topics(self.topic, timeout=self.timeout).topics.get(self.topic)
-            if meta is None or meta.error is not None or not meta.partitions:
-                return 0  # no keys written yet
-            parts = sorted(meta.partitions)
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
-            done: set[int] = set()
-            count = 0
-            deadline = time.monotonic() + self.timeout
-            while len(done) < len(parts):
-                if time.monotonic() > deadline:
-                    raise KeyStoreError(
-                        f"{self.topic}: not read to its end in {self.timeout:.0f} s"
-                    )
-                msg = consumer.poll(0.2)
-                if msg is None:
-                    continue
-                if msg.error() is not None:
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        done.add(msg.partition())
-                    continue
-                apply(msg.key(), msg.value())
-                count += 1
-            return count
-        finally:
-            consumer.close()
+        return read_to_end(self._client, self.topic, apply, self.timeout)
+
+    def _declare(self) -> None:
+        """Create the topic, compacted, if no worker has yet (a produce would have the
+        broker create it with its defaults: not compacted)."""
+        admin = AdminClient(self._client)
+        topic = NewTopic(self.topic, self.partitions, replication_factor=-1, config=COMPACTED)
+        for fut in admin.create_topics([topic]).values():
+            try:
+                fut.result(self.timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise KeyStoreError(f"{self.topic}: cannot create: {exc}") from exc
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka settings of the keys' clients (and of commands that scan topics)."""
+    return {
+        "bootstrap.servers": bootstrap_servers(settings.broker),
+        **security_config(settings.broker_credentials),
+        "log_level": 0,
+    }
+
+
+def read_to_end(
+    client: dict[str, Any],
+    topic: str,
+    apply: Callable[[bytes | None, bytes | None], Any],
+    timeout: float,
+) -> int:
+    """Every record of ``topic`` (key, value), in order per partition, up to each
+    partition's end, without a consumer group; how many.  A missing topic has none."""
+    consumer = Consumer(
+        {
+            **client,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",  # never committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 50,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return 0
+        parts = sorted(meta.partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        done: set[int] = set()
+        count = 0
+        deadline = time.monotonic() + timeout
+        while len(done) < len(parts):
+            if time.monotonic() > deadline:
+                raise KeyStoreError(f"{topic}: not read to its end in {timeout:.0f} s")
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    done.add(msg.partition())
+                continue
+            apply(msg.key(), msg.value())
+            count += 1
+        return count
+    finally:
+        consumer.close()
 
 
 def worker_protection(settings: Settings) -> DataProtection:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from app.config.include import expand_includes, origin
 from app.config.schema import PipelinesConfig
+from channels.config_fields import SECRET_FILES
 
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 """A ``${VAR}`` in pipelines.yaml: the value of the environment variable VAR."""
@@ -116,10 +117,13 @@ def load_text(
     fname: str = "pipelines.yaml",
     env: Mapping[str, str] | None = None,
     only: Collection[str] | None = None,
+    secret_files: Path | None = None,
 ) -> PipelinesConfig:
     """Parse and validate; every error of the text is reported at once (an unset
     ``${VAR}`` does not hide the schema's errors).  ``only``: the top-level keys allowed
-    (a tenant's config holds only its own part of the pipelines file)."""
+    (a tenant's config holds only its own part of the pipelines file).  ``secret_files``:
+    the directory receivers' ``*_file`` secrets are read relative to (None: a text
+    posted to the API, which may not name files)."""
     env = os.environ if env is None else env
     try:
         root = yaml.compose(text)
@@ -145,7 +149,8 @@ def load_text(
             )
             del data[key]
     try:
-        config = PipelinesConfig.model_validate(data)
+        context = {SECRET_FILES: secret_files} if secret_files is not None else None
+        config = PipelinesConfig.model_validate(data, context=context)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = _clean_loc(err["loc"], data, err["type"] in ("missing", "extra_forbidden"))
@@ -169,4 +174,4 @@ def load_file(path: str | Path, env: Mapping[str, str] | None = None) -> Pipelin
         text = path.read_text()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return load_text(text, str(path), env)
+    return load_text(text, str(path), env, secret_files=path.parent)

@@ -115,10 +115,12 @@ def tenant_config(
     text: str,
     fname: str,
     env: Mapping[str, str] | None = NO_ENV,
+    secret_files: Path | None = None,
 ) -> PipelinesConfig:
     """A tenant's config text validated as ``alertstream validate`` does (every error,
-    with file, line and key), over the worker-wide settings of ``base``."""
-    own = load_text(text, fname, env, only=TENANT_KEYS)
+    with file, line and key), over the worker-wide settings of ``base``; ``*_file``
+    secrets only from a tenant file (``secret_files``: its directory)."""
+    own = load_text(text, fname, env, only=TENANT_KEYS, secret_files=secret_files)
     return base.model_copy(update={k: getattr(own, k) for k in TENANT_KEYS})
 
 
@@ -133,7 +135,7 @@ def load_tenant_files(
         path = base_dir / name
         try:
             text = path.read_text()
-            out[tenant] = (str(path), tenant_config(base, text, str(path), env))
+            out[tenant] = (str(path), tenant_config(base, text, str(path), env, path.parent))
         except OSError as exc:
             errors.append(f"{path}: cannot read: {exc.strerror}")
         except ConfigError as exc:
@@ -242,6 +244,11 @@ class TenantConfigs:
     def receiver(self, tenant: str, name: str) -> Receiver | None:
         """The tenant's receiver of that name (the channel senders' lookup)."""
         return next((r for r in self.config_for(tenant).receivers if r.name == name), None)
+
+    def set_by_tenant(self, tenant: str) -> bool:
+        """Whether the tenant's config is one it set (the API, the config topic), not
+        the operator's files: the outbound policy checks its receivers."""
+        return tenant in self.versions
 
     def tenants(self) -> list[str]:
         """Tenants with their own config."""

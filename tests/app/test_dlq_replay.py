@@ -19,9 +19,12 @@ from app.broker import declare_topics, free_port
 from app.client import get_alerts_system
 from app.config.loader import load_text
 from app.dlq_replay import DlqReplay
+from app.settings import Settings
 from models.alerting.alert import Alert
 from models.dead_letter import NOTIFICATIONS, dead_letter
 from models.notify.notification import Notification
+from models.protection.fields import SEALED, open_fields
+from tables.keys import open_protection
 from tests.conftest import ROOT, read_topic
 
 # group_wait 0 and long intervals: one notification per alert, no repeats during the test.
@@ -84,7 +87,9 @@ async def test_replay_delivers_a_dead_letter_once_after_the_receiver_is_fixed(
     # read in a thread: the receiver answers from this loop meanwhile
     letters = await asyncio.to_thread(read_topic, broker, worker.topic("dlq"), 1, 60)
     assert len(letters) == 1, (receiver.requests, worker.log())
-    [letter] = letters
+    assert SEALED in letters[0] and "item" not in letters[0]  # the item is sealed
+    keys = await asyncio.to_thread(open_protection, Settings.from_env(worker.env), 20)
+    [letter] = [open_fields(d, keys.unseal) for d in letters]
     assert letter["source"] == "notifications"
     assert letter["reason"] == "rejected", letter
     assert isinstance(letter["at"], float)
@@ -156,9 +161,17 @@ def undeliverable(alertname: str) -> dict:
 
 
 async def test_replay_keeps_unselected_letters_sends_each_id_once_and_lists_the_rest(
-    broker, receiver
+    broker, receiver, tmp_path
 ):
-    topic = f"t{uuid.uuid4().hex[:8]}.dlq"
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    topic = prefix + "dlq"
+    settings = Settings.from_env(
+        {
+            "ALERTSTREAM_BROKER": broker,
+            "ALERTSTREAM_TOPIC_PREFIX": prefix,
+            "ALERTSTREAM_KEYRING": str(tmp_path / "keyring.json"),
+        }
+    )
     declare_topics(broker, [topic], 2)
     a, b, c = undeliverable("A"), undeliverable("B"), undeliverable("C")
     legacy_c = {"source": NOTIFICATIONS, **c["item"]}  # the shape written before the builder
@@ -177,6 +190,7 @@ async def test_replay_keeps_unselected_letters_sends_each_id_once_and_lists_the_
         f"{topic}-replay",
         timeout=20,
         out=lines.append,
+        protection=lambda: open_protection(settings, 20),
     )
 
     def sent() -> Counter[str]:
