@@ -1,0 +1,199 @@
+"""The analytics agent: windows of what the alert path did, from its own record.
+
+Reads the ``history`` topic (alerts firing and resolved, notifications, escalation
+actions, and the acks and other actions this module adds from the commands it sees
+applied) and ``notifications.receipts`` (delivery verdicts), both keyed by tenant, and
+keeps per tenant, hour and day, and dimension (rule, severity, team, receiver, route,
+escalation policy) the counts and duration sketches of ``models/analytics``, plus each
+alert's episode for SLA reports and recommendations.
+
+Durability as on the alert path: an input record's effect is staged in the
+``analytics`` table and written by the same batch commit as the next offset this agent
+expects from that input partition, both in partition p of the one table, so one
+RocksDB WriteBatch holds them: a kill -9 loses the record's effect and its offset
+together (the record is read again) or keeps both (a re-delivery is skipped by
+offset). Records the consumer skipped are read back (``agents/continuity.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+
+from agents.commands import Commands
+from agents.continuity import OffsetGuard
+from agents.dlq import dead_letters, raw_reject
+from app.faust_app import history_topic
+from models.analytics import query, recommend, sla
+from models.analytics.recommend import Thresholds
+from models.analytics.spec import AnalyticsSpec
+from models.analytics.tracker import Batch, episodes
+from models.analytics.windows import DAY
+from models.wire import WireError, decode_batch
+from tables.store import Checkpoint, PartitionStore
+
+HISTORY, RECEIPTS = "history", "receipts"
+ACTED_OPS = ("ack", "resolve", "silence")  # commands a person acts on a group with
+RECOMMEND_DAYS = 30
+GC_EVERY = 600.0
+
+
+class Analytics:
+    """The analytics state of the partitions this worker owns: one owner, built in
+    ``app/worker.py``, read by the views of ``app/api_analytics.py``."""
+
+    def __init__(
+        self,
+        spec: AnalyticsSpec,
+        thresholds: Thresholds,
+        store: PartitionStore,
+        checkpoint: Checkpoint,
+        app: faust.App,
+    ) -> None:
+        self.spec = spec
+        self.thresholds = thresholds
+        self.store = store
+        self.checkpoint = checkpoint
+        self.app = app
+
+    # --- writes ---------------------------------------------------------------------------
+    def apply(
+        self, partition: int, kind: str, tenant: str, items: list[Any], at: float
+    ) -> list[tuple[Any, str]]:
+        """Stage one record's effect; returns the items not understood, with why."""
+        batch = Batch(lambda key: self.store.get(partition, key), self.spec)
+        bad: list[tuple[Any, str]] = []
+        for item in items:
+            try:
+                if kind == HISTORY:
+                    batch.history(tenant, item)
+                else:
+                    batch.receipt(tenant, item, at)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                bad.append((item, f"analytics: unreadable {kind} event ({exc!r})"))
+        for key, value in batch.writes().items():
+            if value is None:
+                self.store.delete(partition, key)
+            else:
+                self.store.put(partition, key, value)
+        return bad
+
+    async def after_command(self, partition: int, cmd: dict[str, Any], now: float) -> None:
+        """An applied ack, resolve or silence by a person goes on the history topic as an
+        ``action`` event, with the state changes it is ordered after."""
+        op = cmd.get("op") or cmd.get("action")
+        tenant = cmd.get("tenant")
+        if op not in ACTED_OPS or not isinstance(tenant, str):
+            return
+        event = {
+            "kind": "action",
+            "op": op,
+            "group_keys": [cmd["group_key"]] if cmd.get("group_key") else [],
+            "fingerprints": [cmd["fingerprint"]] if cmd.get("fingerprint") else [],
+            "user": str(cmd.get("user") or ""),
+            "at": now,
+        }
+        self.checkpoint.produce(history_topic.get_topic_name(), tenant.encode(), [event])
+
+    def gc(self, now: float) -> int:
+        """Forget resolved alerts past the flap window, hour windows past their
+        retention, day windows and episodes past theirs. Returns keys deleted."""
+        n = 0
+        for p in self.owned():
+            for key, st in self.store.scan(p, "a/"):
+                if st.get("resolved") is not None and st["resolved"] < now - self.spec.flap_window:
+                    self.store.delete(p, key)
+                    n += 1
+            for prefix, keep in (
+                ("w/h/", self.spec.hourly_retention),
+                ("w/d/", self.spec.retention),
+                ("e/", self.spec.retention),
+            ):
+                cutoff = f"{prefix}{int(now - keep):010d}"
+                for key, _ in self.store.scan(p, prefix):
+                    if key >= cutoff:
+                        break
+                    self.store.delete(p, key)
+                    n += 1
+        self.checkpoint.commit_batch()
+        return n
+
+    # --- reads ----------------------------------------------------------------------------
+    def owned(self) -> list[int]:
+        topic = history_topic.get_topic_name()
+        return sorted(
+            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic
+        )
+
+    def _scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
+        for p in self.owned():
+            yield from self.store.scan(p, prefix)
+
+    def rows(self, tenant: str | None, dim: str, frm: float, to: float) -> list[dict[str, Any]]:
+        return query.local_rows(self._scan, tenant, dim, frm, to)
+
+    def episodes(self, tenant: str, frm: float, to: float) -> list[dict[str, Any]]:
+        return episodes(self._scan, tenant, frm, to)
+
+    def sla_report(self, tenant: str, period: str, now: float) -> dict[str, Any]:
+        start, end = sla.period_range(period)
+        before = sla.period_range(sla.previous_period(period))
+        return sla.report(
+            tenant,
+            period,
+            self.spec.sla,
+            self.episodes(tenant, start, end),
+            self.episodes(tenant, *before),
+            now,
+        )
+
+    def recommendations(self, tenant: str, now: float) -> list[dict[str, Any]]:
+        episodes = self.episodes(tenant, now - RECOMMEND_DAYS * DAY, now)
+        return recommend.recommend(episodes, self.thresholds)
+
+
+def register(
+    app: faust.App,
+    analytics: Analytics,
+    topics: dict[str, faust.TopicT],
+    commands: Commands,
+    guard: OffsetGuard,
+) -> None:
+    """One agent per input (``topics``: history and receipts), the commands observer and
+    the retention timer. ``guard`` keeps its offsets in the analytics table itself."""
+    commands.observers.append(analytics.after_command)
+    store = analytics.store
+    for kind, topic in topics.items():
+        name = topic.get_topic_name()
+
+        async def handle(event: Any, kind: str = kind, name: str = name) -> None:
+            message = event.message
+            partition = message.partition
+            expected = store.get(partition, name)
+            for r in await guard.records(name, message):
+                if expected is not None and r.offset < expected:
+                    continue  # handled before a restart
+                tenant = r.key.decode() if r.key else ""
+                try:
+                    items = decode_batch(r.value)
+                except WireError as exc:
+                    await dead_letters(f"analytics.{kind}", r.key, [raw_reject(r.value, str(exc))])
+                    continue
+                bad = analytics.apply(partition, kind, tenant, items, message.timestamp)
+                await dead_letters(f"analytics.{kind}", r.key, bad)
+            guard.handled(name, partition, message.offset)
+            analytics.checkpoint.commit_batch()
+
+        async def process(stream: Any, handle: Any = handle) -> None:
+            async for event in stream.events():
+                await handle(event)
+
+        app.agent(topic, name=f"agents.analytics.{kind}")(process)
+
+    @app.timer(GC_EVERY, name="agents.analytics.gc")
+    async def gc() -> None:
+        if not (app.rebalancing or app.in_recovery):
+            analytics.gc(time.time())
