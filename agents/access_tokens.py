@@ -9,13 +9,12 @@ record goes to ``dlq`` and changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import faust
 
 from agents.dlq import dead_letters, raw_reject
-from agents.topic_tail import tail
+from agents.topic_tail import tail_forever
 from models.access.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -36,11 +35,4 @@ def register(app: faust.App, tokens: TokenStore, topic: faust.TopicT, broker: st
 
     @app.task
     async def follow_tokens() -> None:
-        while True:  # on an error, start over (applying a record again is a no-op)
-            try:
-                await tail(app, broker, topic.get_topic_name(), apply, caught_up, 1000)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("following the tokens topic failed; restarting")
-                await asyncio.sleep(1.0)
+        await tail_forever(app, broker, topic.get_topic_name(), apply, caught_up)

@@ -9,12 +9,15 @@ starting worker can wait for that state before it acts on it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 
 from app.settings import bootstrap_servers
+
+log = logging.getLogger(__name__)
 
 Apply = Callable[[int, bytes | None, bytes | None], Awaitable[None]]
 """Called with (partition, key, value) for each record, in order."""
@@ -76,3 +79,18 @@ async def tail(
                     caught_up()
     finally:
         await consumer.stop()
+
+
+async def tail_forever(
+    app: faust.App, broker: str, topic: str, apply: Apply, caught_up: Callable[[], None]
+) -> None:
+    """``tail`` for as long as the worker runs: on an error, start over from the
+    beginning (so ``apply`` must be idempotent, as installing a record again is)."""
+    while True:
+        try:
+            await tail(app, broker, topic, apply, caught_up, 1000)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("following %s failed; restarting", topic)
+            await asyncio.sleep(1.0)
