@@ -26,6 +26,7 @@ from app.web import (
     am_error,
     json_response,
     may_act_on,
+    principal_of,
     send_commands,
     tenant_of,
 )
@@ -212,12 +213,13 @@ class History(RuntimeView):
         if not _FP.match(fingerprint):
             return am_error(400, "fingerprint: expected 16 hex digits")
 
-        tenant = tenant_of(request)
+        # a fingerprint is the labels' alone: a credential bound to tenants reads the
+        # history of an alert its tenant holds; any other answers 404, as an unknown one
+        principal, tenant = principal_of(request), tenant_of(request)
+        bound = principal is not None and principal.tenants() is not None and tenant
 
         def local() -> list[dict[str, Any]]:
-            # a fingerprint is the labels' alone: with a tenant in effect, only the
-            # history of an alert that tenant holds (another tenant's answers 404)
-            if tenant and not self.runtime.group_alerts(tenant, None, fingerprint):
+            if bound and not self.runtime.group_alerts(str(tenant), None, fingerprint):
                 return []
             return self.runtime.history(fingerprint)
 
@@ -225,6 +227,8 @@ class History(RuntimeView):
         events.sort(key=lambda e: e.get("at", 0))
         if request.headers.get(LOCAL):
             return json_response(events)  # a forwarded request: the bare list
+        if bound and not events:
+            return am_error(404, f"alert {fingerprint} not found")
         return json_response({"status": "success", "data": events})
 
 

@@ -248,6 +248,31 @@ async def test_a_tenant_cannot_post_for_or_read_by_id_another_tenant(scope: Scop
     assert status == 200 and sid not in body
     status, body = await scope.call("GET", f"/api/v2/silence/{sid}", scope.tokens["viewer@*"])
     assert status == 200 and sid in body
+    # an alert of the other tenant: not listed for the own tenant, its history 404
+    admin_all = scope.tokens["admin@*"]
+    y = [{"labels": {"alertname": "Y"}}]
+    assert (await scope.call("POST", "/api/v2/alerts", admin_all, OTHER, json=y))[0] == 200
+    fp = await eventually(lambda: _fingerprint(scope, admin_all, OTHER, "Y"))
+    history = f"/api/v1/alerts/{fp}/history"
+    assert await eventually(lambda: _has_history(scope, history, admin_all, OTHER))
+    viewer_own = scope.tokens[f"viewer@{OWN}"]
+    assert (await scope.call("GET", history, viewer_own))[0] == 404
+    assert (await scope.call("GET", history, viewer_own, OTHER))[0] == 403
+    assert await _fingerprint(scope, viewer_own, None, "Y") is None
+    own_fp = await eventually(lambda: _fingerprint(scope, viewer_own, None, "X"))
+    assert own_fp and await _has_history(scope, f"/api/v1/alerts/{own_fp}/history", viewer_own)
+
+
+async def _fingerprint(scope: Scope, token: str, tenant: str | None, name: str) -> str | None:
+    status, body = await scope.call("GET", "/api/v2/alerts", token, tenant)
+    assert status == 200, body
+    found = [a["fingerprint"] for a in json.loads(body) if a["labels"]["alertname"] == name]
+    return found[0] if found else None
+
+
+async def _has_history(scope: Scope, path: str, token: str, tenant: str | None = None) -> bool:
+    status, body = await scope.call("GET", path, token, tenant)
+    return status == 200 and bool(json.loads(body)["data"])
 
 
 @pytest.mark.skipif(AMTOOL is None, reason="amtool missing (Debian prometheus-alertmanager)")
