@@ -20,6 +20,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import faust
@@ -61,9 +62,21 @@ def reload_file(configs: TenantConfigs, path: str) -> list[str]:
 
 
 def register(
-    app: faust.App, configs: TenantConfigs, topic: faust.TopicT, pipelines: str, broker: str
+    app: faust.App,
+    configs: TenantConfigs,
+    topic: faust.TopicT,
+    pipelines: str,
+    broker: str,
+    reloads: Sequence[Callable[[], object]] = (),
 ) -> None:
-    """Follow the config topic on every worker, and reload the pipelines file on SIGHUP."""
+    """Follow the config topic on every worker, and reload the pipelines file on SIGHUP,
+    then call each of ``reloads`` (the one SIGHUP handler a loop has: the HTTP server's
+    certificate, ``app/tls.py``)."""
+
+    def on_sighup() -> None:
+        reload_file(configs, str(Path(pipelines)))
+        for reload in reloads:
+            reload()
 
     async def apply(partition: int, key: bytes | None, raw: bytes | None) -> None:
         await apply_record(configs, key, raw)
@@ -74,9 +87,7 @@ def register(
 
     @app.task
     async def follow_config() -> None:
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGHUP, reload_file, configs, str(Path(pipelines))
-        )
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
         while True:  # on an error, start over (installing a version again is a no-op)
             try:
                 await tail(app, broker, topic.get_topic_name(), apply, caught_up, 1000)

@@ -13,7 +13,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app import config_cli, correlate_cli, escalation_cli, incidents_cli, oncall_cli
+from app import (
+    audit_cli,
+    config_cli,
+    correlate_cli,
+    escalation_cli,
+    gdpr_cli,
+    incidents_cli,
+    keys_cli,
+    oncall_cli,
+    report_cli,
+    token_cli,
+)
 
 EXIT_CONFIG = 2
 
@@ -47,6 +58,11 @@ def worker_env(args: argparse.Namespace) -> dict[str, str]:
         ("data_dir", "ALERTSTREAM_DATA_DIR"),
         ("web_port", "ALERTSTREAM_WEB_PORT"),
         ("partitions", "ALERTSTREAM_PARTITIONS"),
+        ("log_format", "ALERTSTREAM_LOG_FORMAT"),
+        ("insecure", "ALERTSTREAM_INSECURE"),
+        ("tls_cert", "ALERTSTREAM_TLS_CERT"),
+        ("tls_key", "ALERTSTREAM_TLS_KEY"),
+        ("tls_client_ca", "ALERTSTREAM_TLS_CLIENT_CA"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -101,18 +117,16 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
         compacted={t.get_topic_name() for t in ALL_TOPICS if t.compacting},
     )
 
-    port = env.get("ALERTSTREAM_WEB_PORT", "6066")
+    # the app already has the web port and host (app/faust_app.py); Faust's --web-port
+    # and --web-host flags would also reset its canonical_url to http (TLS: app/tls.py)
     argv = [
         "alertstream",
+        *(["--quiet"] if settings.log_format == "json" else []),  # no banner among the events
         "--loop",
         "uvloop",
         "--datadir",
         env.get("ALERTSTREAM_DATA_DIR", "data"),
         "worker",
-        "--web-port",
-        port,
-        "--web-host",
-        settings.web_host,
         "--web-bind",
         settings.web_bind,
         *faust_args,
@@ -128,6 +142,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from app.config.loader import ConfigError, load_file
     from app.dlq_replay import DlqReplay
     from app.settings import Settings
+    from tables.keys import open_protection
 
     settings = Settings.from_env(worker_env(args))
     try:
@@ -142,6 +157,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         f"{settings.app_id}-dlq-replay",
         settings.broker_credentials,
         timeout=args.timeout,
+        protection=lambda: open_protection(settings, args.timeout),
     )
     return replay.run(args.id, dry_run=args.dry_run)
 
@@ -220,6 +236,20 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--web-port", type=int, help="HTTP API port (ALERTSTREAM_WEB_PORT)")
     w.add_argument("--data-dir", help="RocksDB state directory (ALERTSTREAM_DATA_DIR)")
     w.add_argument("--partitions", type=int, help="partitions per topic (ALERTSTREAM_PARTITIONS)")
+    w.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="json: one event per line (ALERTSTREAM_LOG_FORMAT)",
+    )
+    w.add_argument(
+        "--insecure",
+        action="store_const",
+        const="1",
+        help="with no credential configured, serve non-loopback clients too (ALERTSTREAM_INSECURE)",
+    )
+    w.add_argument("--tls-cert", help="serve the API over TLS 1.3 (ALERTSTREAM_TLS_CERT)")
+    w.add_argument("--tls-key", help="the certificate's key (ALERTSTREAM_TLS_KEY)")
+    w.add_argument("--tls-client-ca", help="require client certs (ALERTSTREAM_TLS_CLIENT_CA)")
     d = sub.add_parser("dlq", help="dead letters: `dlq replay` sends notifications again")
     d.add_argument("action", choices=["replay"])
     d.add_argument("--pipelines", help="pipelines.yaml with the receivers")
@@ -247,6 +277,11 @@ def parser() -> argparse.ArgumentParser:
     incidents_cli.register(sub)
     escalation_cli.register(sub)
     oncall_cli.register(sub)
+    report_cli.register(sub)
+    keys_cli.register(sub)
+    gdpr_cli.register(sub)
+    token_cli.register(sub)
+    audit_cli.register(sub)
     r = sub.add_parser("run", help="broker + worker + demo traffic, all in one (make run)")
     r.add_argument("--pipelines", default="pipelines.yaml")
     r.add_argument("--data-dir", default=".run")
@@ -272,10 +307,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "incidents": incidents_cli.command,
         "escalation": escalation_cli.command,
         "oncall": oncall_cli.command,
+        "report": report_cli.command,
+        "keys": keys_cli.command,
+        "gdpr": gdpr_cli.command,
         "import-oncall": oncall_cli.command,
         "backtest": cmd_backtest,
+        "token": token_cli.command,
+        "hash-password": token_cli.command,
+        "audit": audit_cli.command,
     }
-    return commands[args.command](args)
+    rc = commands[args.command](args)
+    audit_cli.after_command(args, rc, worker_env(args))  # what changed something directly
+    return rc
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from confluent_kafka import KafkaException, Producer
 
 from app.config.seed_channels import receivers_from_channels, tenant_config
 from app.settings import bootstrap_servers, security_config
+from app.tls import api_tls
+from app.token_cli import api_credential
 from models.alerting.alert import DEFAULT_TENANT, Alert, AlertSeverity
 from models.rules.sample import Sample
 
@@ -237,10 +239,15 @@ class AlertsSystem:
         """One request to the worker's API: (status, JSON answer); ClientError naming the
         address when it cannot be reached."""
         request = urllib.request.Request(
-            self.url + path, data=body, method=method, headers={"Content-Type": "application/json"}
+            self.url + path,
+            data=body,
+            method=method,
+            headers={"Content-Type": "application/json", **api_credential()},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=api_tls(self.url)
+            ) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()

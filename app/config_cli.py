@@ -18,6 +18,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from app.tls import api_tls
+from app.token_cli import api_credential
+
 EXIT_CONFIG = 2
 DEFAULT_URL = "http://127.0.0.1:6066"
 
@@ -34,10 +37,10 @@ def call(
     url: str, method: str, body: bytes | None = None, content_type: str = "application/yaml"
 ) -> tuple[int, dict[str, Any]]:
     """One request to a worker's HTTP API: (status, JSON answer), errors included."""
-    req = urllib.request.Request(url, data=body, method=method)
+    req = urllib.request.Request(url, data=body, method=method, headers=api_credential())
     req.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=api_tls(url)) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")

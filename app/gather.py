@@ -4,6 +4,9 @@ request is forwarded there), or gathered from every worker when none is named.""
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import ssl
 from typing import Any
 
 import aiohttp
@@ -11,6 +14,8 @@ import orjson
 from faust.web import Request
 
 from app.faust_app import app
+from app.settings import settings
+from app.tls import client_context
 from app.web import tenant_of
 from tables import alerts as alerts_table
 
@@ -27,13 +32,38 @@ def _workers() -> list[str]:
     return sorted(urls)
 
 
+def owner_url(tenant: str) -> str | None:
+    """The URL of the worker that owns the tenant's partition; None if it is this one
+    (or no owner is known yet)."""
+    me = _self_url()
+    try:
+        owner = str(app.router.key_store(alerts_table.table.name, tenant.encode())).rstrip("/")
+    except (KeyError, IndexError):
+        return None
+    return None if owner == me else owner
+
+
+@functools.cache
+def _peer_tls() -> ssl.SSLContext:
+    """How this worker reaches another over TLS: ALERTSTREAM_TLS_CA, its own pair under
+    mTLS (built once: it reads files)."""
+    return client_context(os.environ, settings)
+
+
 async def _fetch(url: str, request: Request) -> Any:
-    headers = {LOCAL: "1"}
-    if request.headers.get("X-Scope-OrgID"):
-        headers["X-Scope-OrgID"] = request.headers["X-Scope-OrgID"]
+    headers = {LOCAL: "1"}  # the caller's credential goes along: the owner checks it again
+    if tenant := tenant_of(request):
+        headers["X-Scope-OrgID"] = tenant
+    if request.headers.get("Authorization"):
+        headers["Authorization"] = request.headers["Authorization"]
     async with (
         aiohttp.ClientSession() as http,
-        http.get(url + request.path_qs, headers=headers, timeout=aiohttp.ClientTimeout(10)) as r,
+        http.get(
+            url + request.path_qs,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(10),
+            ssl=_peer_tls() if url.startswith("https:") else True,
+        ) as r,
     ):
         return await r.json(loads=orjson.loads)
 
@@ -46,12 +76,8 @@ async def gathered(request: Request, local: Any) -> list[Any]:
     me = _self_url()
     tenant = tenant_of(request)
     if tenant:
-        try:
-            owner = str(app.router.key_store(alerts_table.table.name, tenant.encode()))
-        except (KeyError, IndexError):
-            owner = me
-        owner = owner.rstrip("/")
-        return local() if owner == me else await _fetch(owner, request)
+        owner = owner_url(tenant)
+        return local() if owner is None else await _fetch(owner, request)
     others = [u for u in _workers() if u != me]
     out = list(local())
     for part in await asyncio.gather(*(_fetch(u, request) for u in others), return_exceptions=True):

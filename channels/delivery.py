@@ -66,7 +66,9 @@ class Deliverer:
 
     ``receivers``: a mapping receiver name -> ``app.config.receivers.Receiver``, or a
     callable ``(tenant, name) -> Receiver | None`` for per-tenant configs.
-    ``session``: the shared aiohttp session handed to every channel.
+    ``session``: the shared aiohttp session handed to every channel, or, given
+    ``session_for``, the session for a notification's tenant (``channels.outbound``:
+    receivers a tenant set go out through the session that checks destinations).
     """
 
     def __init__(
@@ -77,9 +79,11 @@ class Deliverer:
         *,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        session_for: Callable[[str], aiohttp.ClientSession] | None = None,
     ) -> None:
         self.receivers = receivers
         self.session = session
+        self.session_for = session_for
         self.policy = policy or DeliveryPolicy()
         self.rng = rng or random.Random()
         self.clock = clock
@@ -106,8 +110,9 @@ class Deliverer:
             return None
         return configs[notification.integration]
 
-    def channel(self, kind: str, config: Any) -> Channel:
-        return CHANNELS[kind](config, self.session)
+    def channel(self, kind: str, config: Any, tenant: str) -> Channel:
+        session = self.session if self.session_for is None else self.session_for(tenant)
+        return CHANNELS[kind](config, session)
 
     def breaker(self, destination: str) -> CircuitBreaker:
         b = self.breakers.get(destination)
@@ -148,7 +153,7 @@ class Deliverer:
         state = self.states.get(self._state_key(n))
         if state is not None and "channel_state" not in n.extra:
             n = dataclasses.replace(n, extra={**n.extra, "channel_state": state})
-        channel = self.channel(n.channel, config)
+        channel = self.channel(n.channel, config, n.tenant)
         try:
             rendered = channel.render(n)
         except Exception as exc:
@@ -165,7 +170,7 @@ class Deliverer:
             return await self.deliver(n)
         if kind not in CHANNELS:
             return self._dead(Delivery(n, rendered), "no_config", f"unknown channel {kind!r}")
-        channel = self.channel(kind, self.config_for(n))
+        channel = self.channel(kind, self.config_for(n), n.tenant)
         return await self._run(n, channel, dict(rendered))
 
     async def _run(self, n: Notification, channel: Channel, rendered: dict[str, Any]) -> Receipt:

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from channels.config_fields import DEFAULT_TIMEOUT
+from channels.outbound import refusal
 from channels.outcome import Outcome
 from channels.redaction import redact_text
 from channels.tls import tls_context
@@ -103,5 +104,7 @@ async def send_http(
             text = await resp.text(errors="replace")
             return classify(resp.status, resp.headers, text, time.monotonic() - start)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        if reason := refusal(exc):  # the destination's address is not allowed: no retry
+            return Outcome.give_up(None, redact_text(reason), latency=time.monotonic() - start)
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return Outcome.retry(None, redact_text(detail), latency=time.monotonic() - start)

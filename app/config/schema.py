@@ -7,10 +7,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.config.access import AccessConfig
+from app.config.analytics import AnalyticsConfig
 from app.config.correlation import CorrelationConfig, check_notify_by
+from app.config.data_protection import DataProtectionConfig, RetentionConfig
 from app.config.escalation import ContactsConfig, EscalationPolicyConfig, check_escalation
 from app.config.event_rules import EventRules
 from app.config.oncall import OncallConfig
+from app.config.outbound import OutboundConfig
 from app.config.priority import PriorityConfig
 from app.config.receivers import Receiver
 from app.config.routing import (
@@ -133,7 +136,11 @@ class PipelinesConfig(BaseModel):
     # people, teams, schedules (app/config/oncall.py)
     oncall: OncallConfig = Field(default_factory=OncallConfig)
     priority: PriorityConfig | None = None  # P1-P5 label on every alert (app/config/priority.py)
+    analytics: AnalyticsConfig | None = None  # windows, SLA (app/config/analytics.py)
     access: AccessConfig = AccessConfig()  # who may call the HTTP API (app/config/access.py)
+    outbound: OutboundConfig = OutboundConfig()  # where notifications may go (SSRF)
+    retention: RetentionConfig = RetentionConfig()  # app/config/data_protection.py
+    data_protection: DataProtectionConfig = DataProtectionConfig()  # personal labels
 
     @model_validator(mode="after")
     def _references(self) -> PipelinesConfig:

@@ -38,6 +38,7 @@ rules:
   - {{alert: HighCpu, metric: cpu, window: 2s, condition: "> 90"}}
 route: {ROUTE % "ops"}
 receivers: [{{name: ops, webhook_configs: [{{url: "${{B_URL}}"}}]}}]
+outbound: {{allow: [127.0.0.0/8]}}  # the tenants' own receivers are loopback peers
 """
 
 

@@ -26,6 +26,7 @@ from app.config.seed_channels import ChannelsError, receivers_from_channels, ten
 PIPELINES = """
 route: {receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s}
 receivers: [{name: hook, webhook_configs: [{url: "${HOOK}"}]}]
+outbound: {allow: [127.0.0.0/8]}  # the receivers the client seeds are loopback peers
 """
 
 
