@@ -21,7 +21,7 @@ async def dead_letters(source: str, key: bytes | None, rejects: list[tuple[Any, 
         return
     now = time.time()
     letters = [dead_letter(source, reason, item, now) for item, reason in rejects]
-    await send_batch(dlq_topic, key, sealed_letters(key, letters))
+    await send_batch(dlq_topic, key, await sealed_letters(key, letters))
 
 
 def raw_reject(raw: bytes | None, reason: str) -> tuple[Any, str]:

@@ -18,7 +18,7 @@ import logging
 
 import faust
 
-from agents.topic_tail import tail
+from agents.topic_tail import tail_forever
 from models.protection.keyring import DataProtection, KeyringReadOnly
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,8 @@ def register(
         log.info("keys read: %d data keys", protection.status()["data_keys"])
 
     @app.task
-    async def follow_keys() -> None:
-        while True:  # on an error, start over (applying a record again is a no-op)
-            try:
-                await tail(app, broker, topic.get_topic_name(), apply, caught_up, 1000)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("following the keys topic failed; restarting")
-                await asyncio.sleep(1.0)
+    async def follow_keys() -> None:  # applying a record again is a no-op
+        await tail_forever(app, broker, topic.get_topic_name(), apply, caught_up)
 
     if not rotation_interval:
         return

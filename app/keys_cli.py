@@ -30,14 +30,6 @@ from app.settings import Settings
 from models.protection import envelope
 from models.protection.fields import SEALED
 from models.protection.keyring import DataProtection, KeyringReadOnly
-from tables.keys import (
-    KEYRING_ENV,
-    KeyringError,
-    KeyStoreError,
-    client_config,
-    open_protection,
-    read_to_end,
-)
 
 SCANNED = ("dlq", "notifications.receipts", "audit")  # topics whose records may be sealed
 EXIT_FAILED = 1
@@ -55,7 +47,9 @@ def register(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    # the keys' store imports the Faust app: only when a keys command runs
     from app.cli import worker_env
+    from tables.keys import KeyringError, KeyStoreError, open_protection
 
     settings = Settings.from_env(worker_env(args))
     try:
@@ -83,6 +77,8 @@ def command(args: argparse.Namespace) -> int:
 
 def sealed_counts(settings: Settings, timeout: float) -> dict[str, Counter[tuple[str, str]]]:
     """topic -> (KEK id, data key id) -> how many sealed values its records hold."""
+    from tables.keys import client_config, read_to_end
+
     found: dict[str, Counter[tuple[str, str]]] = {}
     for name in SCANNED:
         counts: Counter[tuple[str, str]] = Counter()
@@ -120,6 +116,8 @@ def sealed_values(value: bytes | None) -> list[bytes]:
 
 
 def status(protection: DataProtection, settings: Settings, args: argparse.Namespace) -> int:
+    from tables.keys import KEYRING_ENV
+
     report = protection.status()
     report["keyring"] = KEYRING_ENV if settings.keyring_json else str(settings.keyring)
     owners = protection.key_ids()

@@ -303,6 +303,17 @@ class DataProtection:
             plain = self._plain(dk)
         return envelope.seal(plain, dk.kek, dk.id, plaintext, envelope.context(tenant, ref))
 
+    def has_key(self, tenant: str, subject: str | None = None) -> bool:
+        """Whether ``seal`` has a data key to use (else it creates one, which waits for
+        the keys store: a caller on an event loop calls ``ensure_key`` in a thread first)."""
+        ref = self.subject_ref(tenant, subject) if subject else ""
+        with self._lock:
+            return (tenant, ref) in self._current
+
+    def ensure_key(self, tenant: str, subject: str | None = None) -> None:
+        """Create the tenant's (or subject's) data key now if it has none."""
+        self.seal(tenant, b"", subject)
+
     def unseal(self, blob: bytes, tenant: str | None = None) -> bytes:
         """The plaintext of a sealed value.  Shredded if its data key was destroyed,
         KeyUnavailable if it is unknown here, SealError if the value was tampered with

@@ -78,9 +78,12 @@ def test_sealed_by_one_process_opens_in_another(shared):
     assert cli.unseal(blob, tenant="acme") == b"auth_password=hunter2"
     with pytest.raises(SealError, match="another tenant"):
         cli.unseal(blob, tenant="globex")
-    # one data key for the tenant, reused
+    # one data key for the tenant, reused; another tenant's is made on demand
     worker.seal("acme", b"again")
     assert len(topic.records) == 1
+    assert worker.has_key("acme") and not worker.has_key("globex")
+    worker.ensure_key("globex")
+    assert worker.has_key("globex") and len(topic.records) == 2
     assert envelope.header(blob).kek_id == keyring.keyring.current.id
 
 
