@@ -36,6 +36,7 @@ from models.rules.anomaly import AnomalyEvaluator
 from models.rules.composite import CompositeEvaluator, leaf_specs
 from models.rules.evaluator import RuleEvaluator, SeriesKey, SeriesState
 from models.rules.sample import SampleDecoder
+from models.tracing import TenantTraces, batch_span, context_of
 from models.wire import WireError
 from tables import offsets, rule_state, series_models
 
@@ -60,6 +61,7 @@ _last_checkpoint = [time.monotonic()]
 guard = OffsetGuard(app, offsets, settings.broker)  # records the consumer skipped
 _configs: list[TenantConfigs] = []  # set by ``follow``: ingest waits until it is ready
 _retired: list[Alert] = []  # resolved alerts of rules a config swap removed, sent next tick
+_traces = TenantTraces() if settings.otlp_endpoint else None  # tracing on: per tenant
 
 
 def follow(configs: TenantConfigs) -> None:
@@ -134,7 +136,12 @@ async def _emit(alerts: list[Alert]) -> None:
     for alert in alerts:
         by_tenant[alert.tenant].append(alert.to_wire())
     for tenant, items in by_tenant.items():
-        await send_batch(alerts_topic, tenant.encode(), items)
+        if _traces is None:
+            await send_batch(alerts_topic, tenant.encode(), items)
+            continue
+        # the rule alerts continue the trace of the tenant's last samples
+        with batch_span("alertstream.rules", _traces.context(tenant), tenant=tenant):
+            await send_batch(alerts_topic, tenant.encode(), items)
 
 
 async def _ingest(partition: int, key: bytes | None, value: bytes | None) -> None:
@@ -168,10 +175,22 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.1)
     name = metrics_topic.get_topic_name()
     async for event in stream.events():
-        partition = event.message.partition
-        for r in await guard.records(name, event.message):
-            await _ingest(partition, r.key, r.value)
-        guard.handled(name, partition, event.message.offset)
+        message = event.message
+        if _traces is None:
+            await _handle(name, message)
+            continue
+        tenant = message.key.decode() if message.key else None
+        with batch_span("alertstream.metrics", context_of(message.headers), tenant=tenant):
+            await _handle(name, message)
+            if tenant:
+                _traces.remember(tenant)
+
+
+async def _handle(name: str, message: Any) -> None:
+    partition = message.partition
+    for r in await guard.records(name, message):
+        await _ingest(partition, r.key, r.value)
+    guard.handled(name, partition, message.offset)
 
 
 def observe_rule_alerts(

@@ -29,7 +29,7 @@ from faust.web import Request, Response
 
 from agents.runtime import AlertRuntime
 from app.config.loader import expand_env
-from app.faust_app import alerts_topic
+from app.faust_app import alerts_topic, send_batch
 from app.gather import gathered
 from app.importer import ALERTMANAGER_SECTIONS
 from app.settings import settings
@@ -231,7 +231,7 @@ class AlertsV2(RuntimeView):
         for a in alerts:
             by_tenant[a.tenant].append(a.to_wire())
         for tenant, batch in by_tenant.items():
-            await alerts_topic.send(key=tenant.encode(), value=orjson.dumps(batch))
+            await send_batch(alerts_topic, tenant.encode(), batch)
         return web.Response(status=200)
 
     async def get(self, request: Request) -> Response:

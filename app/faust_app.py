@@ -13,6 +13,7 @@ from app.settings import settings
 from channels import CHANNELS
 from models.alerting.alert import Alert
 from models.logs import json_logging_config
+from models.tracing import headers_now
 from models.wire import encode_chunks
 
 
@@ -154,9 +155,11 @@ ALL_TOPICS = [
 
 
 async def send_batch(topic: faust.TopicT, key: bytes | None, items: list) -> None:
-    """Produce items as JSON-array records of bounded size (one record per ~512 KiB)."""
+    """Produce items as JSON-array records of bounded size (one record per ~512 KiB),
+    carrying the current trace context when tracing is on (``models/tracing.py``)."""
+    headers = headers_now() if settings.otlp_endpoint else None
     for chunk in encode_chunks(items):
-        await topic.send(key=key, value=chunk)
+        await topic.send(key=key, value=chunk, headers=headers)
 
 
 async def send_alerts(topic: faust.TopicT, alerts: list[Alert]) -> None:

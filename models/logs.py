@@ -4,7 +4,8 @@ without parsing rules (``--log-format json``, ``ALERTSTREAM_LOG_FORMAT=json``).
 Each event has ``ts``, ``level``, ``logger`` and ``message``, and, where known, the
 ``tenant``, ``fingerprint``, ``group_key``, ``notification`` and ``trace_id`` it concerns:
 from the call's ``extra={...}``, else from ``log_context`` (a context variable, so a
-batch's tenant or trace follows every log call made while the batch is handled)::
+batch's tenant follows every log call made while the batch is handled), and the trace
+id of the current span when tracing is on::
 
     with log_context(tenant="acme"):
         log.warning("notification %s failed", nid, extra={"group_key": key})
@@ -22,6 +23,8 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
+
+from models.tracing import trace_id_now
 
 FIELDS = ("tenant", "fingerprint", "group_key", "notification", "trace_id", "span_id")
 
@@ -56,6 +59,8 @@ class JsonFormatter(logging.Formatter):
         for name in FIELDS:
             if fields.get(name) is not None:
                 event[name] = fields[name]
+        if "trace_id" not in event and (trace_id := trace_id_now()) is not None:
+            event["trace_id"] = trace_id  # logged inside a span (tracing on)
         if record.exc_info:
             event["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(event, default=str).decode()
