@@ -253,7 +253,8 @@ def after_command(args: argparse.Namespace, rc: int, env: dict[str, str] | None 
         if subject
         else str(getattr(args, "id", None) or getattr(args, "group_key", None) or "")
     )
-    detail = {k: v for k in ("role", "expires", "name") if (v := getattr(args, k, None))}
+    kept = ("role", "expires", "name", "tenants", "retire")  # never secrets
+    detail = {k: v for k in kept if (v := getattr(args, k, None))}
     name = f"{args.command}.{action}" if action else args.command
     ok = record_cli(
         name,

@@ -20,10 +20,12 @@ from collections import Counter
 
 import orjson
 
+from app.audit_cli import read_topic as read_audit
 from app.client import get_alerts_system
+from app.settings import Settings
 from models.alerting.fingerprint import fingerprint
 from models.wire import encode_chunks
-from tests.conftest import read_topic
+from tests.conftest import eventually, read_topic
 
 N = 20_000
 PIPELINES = """
@@ -107,3 +109,13 @@ async def test_kill_mid_stream_loses_nothing_and_doubles_nothing(make_worker, re
     resent = sum(n - 1 for n in ids.values())
     assert len(doubled) == resent, (len(doubled), resent)
     print(f"notified before the kill: {seen_before}; re-sent with the same id: {resent}")
+
+    # the audit chain goes on across the kill: each start's config load is the next
+    # entry of the chain of actions bound to no tenant (a fork would be two entry 1s)
+    def config_loads() -> list[dict]:
+        audit = read_audit(Settings.from_env(worker.env), "audit", 10)
+        found = [e for _, e in audit if e.get("action") == "config.load"]
+        return found if len(found) >= 2 else []
+
+    loads = await eventually(config_loads, 30)
+    assert [e["seq"] for e in loads] == [1, 2] and loads[1]["prev"] == loads[0]["hash"], loads

@@ -50,12 +50,16 @@ async def test_api_and_cli_actions_are_chained_signed_and_verified(
         "comment": "audited",
     }
     headers = {"X-Scope-OrgID": "acme"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(w.url + "/api/v2/silences", json=silence, headers=headers) as r,
-    ):
-        assert r.status == 200, await r.text()
-        silence_id = (await r.json())["silenceID"]
+
+    async def create_silence() -> str:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(w.url + "/api/v2/silences", json=silence, headers=headers) as r,
+        ):
+            assert r.status == 200, await r.text()
+            return (await r.json())["silenceID"]
+
+    silence_id = await create_silence()
     # the CLI, in this process, against the worker's topics and public key
     for name in ("ALERTSTREAM_BROKER", "ALERTSTREAM_TOPIC_PREFIX", "ALERTSTREAM_AUDIT_KEY"):
         monkeypatch.setenv(name, w.env[name])
@@ -69,9 +73,14 @@ async def test_api_and_cli_actions_are_chained_signed_and_verified(
         signed = [r["size"] for r in records if r["tenant"] == "acme" and r["kind"] != "entry"]
         return entries, signed
 
-    async def chained_and_signed() -> bool:
+    async def chained_and_signed(silences: int = 1) -> bool:
         entries, signed = acme()
-        return {e["action"] for e in entries} >= want and max(signed, default=0) >= len(entries)
+        actions = [e["action"] for e in entries]
+        return (
+            set(actions) >= want
+            and actions.count("silence.put") >= silences
+            and max(signed, default=0) >= len(entries)
+        )
 
     assert await eventually(chained_and_signed, 60), w.log()
     entries, _ = acme()
