@@ -4,15 +4,16 @@ HTTP request.
 The HTTP hook is an aiohttp middleware placed outside access control, so it sees
 refusals (401, 403) as well as what the views answered, and records who (the
 principal's credential id, ``anonymous`` when refused before authentication), what
-(method and path), the tenant, the client address and the status. Ingestion (views
-declaring INGEST: alerts, samples, events) is data, not an action, and is recorded only
-when refused.
+(method and path, a signed action link's token as a digest), the tenant, the client
+address and the status. Ingestion (views declaring INGEST: alerts, samples, events) is
+data, not an action, and is recorded only when refused.
 
 CLI commands are recorded by ``app/audit_cli.py``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,6 +41,16 @@ REFUSED = frozenset({401, 403})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def target_of(request: web.Request) -> str:
+    """The request's path, a capability in it (an action link's signed token) replaced
+    by a digest: the log keeps which link was used, not a link that still works."""
+    path = request.path
+    token = request.match_info.get("token")
+    if token:
+        path = path.replace(token, "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:16])
+    return path
+
+
 def outcome_of(status: int) -> str:
     return "ok" if status < 400 else "denied" if status in REFUSED else "error"
 
@@ -64,7 +75,7 @@ def middleware(audit: AuditLog) -> Any:
                     tenant_of(request),
                     principal.id if principal else "anonymous",
                     f"http.{request.method.lower()}",
-                    request.path,
+                    target_of(request),
                     request.remote or "",
                     outcome_of(status),
                     {"status": status},
