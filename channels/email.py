@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from channels import templating
 from channels.channel import Channel
 from channels.config_fields import DEFAULT_TIMEOUT, ChannelConfig, template_field
+from channels.outbound import checked_connection, policy_of, refusal
 from channels.outcome import Outcome
 from channels.tls import TLSConfig, tls_context
 from models.notify.notification import Notification
@@ -140,22 +141,28 @@ class EmailChannel(Channel):
         tls = rendered.get("tls") or {}
         auth = rendered.get("auth") or {}
         start = time.monotonic()
+        timeout = float(rendered.get("timeout") or DEFAULT_TIMEOUT)
+        policy = policy_of(self.session)  # a receiver a tenant set: only allowed addresses
         try:
+            sock = None if policy is None else await checked_connection(host, port, policy, timeout)
             errors, reply = await aiosmtplib.send(
                 rendered["message"],
                 sender=rendered["from"],
                 recipients=rendered["to"],
                 hostname=host,
-                port=port,
+                port=port if sock is None else None,
+                sock=sock,
                 local_hostname=rendered.get("hello") or None,
                 username=auth.get("username") or None,
                 password=auth.get("password") or None,
                 use_tls=bool(tls.get("implicit")),
                 start_tls=False if tls.get("implicit") else bool(tls.get("require_tls")),
                 tls_context=tls_context(tls),
-                timeout=float(rendered.get("timeout") or DEFAULT_TIMEOUT),
+                timeout=timeout,
             )
         except Exception as exc:
+            if reason := refusal(exc):
+                return Outcome.give_up(None, reason, latency=time.monotonic() - start)
             return classify_smtp(exc, time.monotonic() - start)
         detail = reply
         if errors:

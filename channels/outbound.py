@@ -15,6 +15,7 @@ the operator's own receivers' (an unchecked pooled connection would bypass it).
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 from collections.abc import Callable
@@ -52,11 +53,50 @@ def checked_socket_factory(policy: DestinationPolicy) -> Callable[..., socket.so
     return make
 
 
+class CheckedConnector(aiohttp.TCPConnector):
+    """A connector whose sockets ``policy`` allows; channels that connect by other
+    means than the session (SMTP) find the policy on it (``policy_of``)."""
+
+    def __init__(self, policy: DestinationPolicy) -> None:
+        super().__init__(socket_factory=checked_socket_factory(policy))
+        self.policy = policy
+
+
 def checked_session(policy: DestinationPolicy) -> aiohttp.ClientSession:
     """A session that connects only to addresses ``policy`` allows (make it inside the
     running loop)."""
-    connector = aiohttp.TCPConnector(socket_factory=checked_socket_factory(policy))
-    return aiohttp.ClientSession(connector=connector)
+    return aiohttp.ClientSession(connector=CheckedConnector(policy))
+
+
+def policy_of(session: aiohttp.ClientSession | None) -> DestinationPolicy | None:
+    """The policy a channel's session checks destinations with; None: unchecked."""
+    connector = getattr(session, "connector", None)
+    return connector.policy if isinstance(connector, CheckedConnector) else None
+
+
+async def checked_connection(
+    host: str, port: int, policy: DestinationPolicy, timeout: float
+) -> socket.socket:
+    """A socket connected to the first address of ``host`` (resolved now) that the
+    policy allows, for clients that take a connected socket (aiosmtplib);
+    DestinationRefused when it allows none."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    reasons = []
+    for family, type_, proto, _, sockaddr in infos:
+        reason = policy.refusal(str(sockaddr[0]))
+        if reason:
+            reasons.append(reason)
+            continue
+        sock = socket.socket(family=family, type=type_, proto=proto)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, sockaddr), timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise DestinationRefused("; ".join(dict.fromkeys(reasons)))
 
 
 class OutboundSessions:

@@ -5,8 +5,10 @@ allowed networks are delivered (real loopback peers, real connections)."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 from aiohttp import web
+from aiosmtpd.controller import Controller
 from conftest import make_notification
 
 from app.config.deliverer import build_deliverer
@@ -95,3 +97,43 @@ outbound: {{check_operator_receivers: %s, allow: [%s]}}
         receipt = await d.deliver(n)
         await d.session_for.__self__.close()  # type: ignore[union-attr]
         assert receipt.status == want, (check, allow, tenant, receipt.last_error)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.rcpts: list[list[str]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+        self.rcpts.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+async def test_tenant_smtp_smarthost_is_checked_too(session):
+    inbox = Inbox()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = {"to": "ops@example.com", "from": "am@example.com", "require_tls": False}
+        receivers = {
+            "ops": Receiver(
+                name="ops", email_configs=[{**config, "smarthost": f"localhost:{port}"}]
+            )
+        }
+        receipts = []
+        for allow in ([], ["127.0.0.1"]):
+            sessions = OutboundSessions(session, DestinationPolicy(allow=allow), lambda t: True)
+            d = Deliverer(receivers, session, ONE_TRY, session_for=sessions.for_tenant)
+            receipts.append(
+                await d.deliver(make_notification(channel="email", id=f"mail-{len(allow)}"))
+            )
+            await sessions.close()
+        refused, allowed = receipts
+        assert (refused.status, refused.attempts) == ("dead", 1)
+        assert "127.0.0.1 is loopback" in refused.last_error
+        assert allowed.status == "delivered", allowed.last_error
+        assert inbox.rcpts == [["ops@example.com"]]  # only the allowed one arrived
+    finally:
+        controller.stop()
