@@ -58,25 +58,23 @@ def _time(raw: str | None, name: str, default: float, errors: list[str]) -> floa
 
 
 class _AnalyticsView(View):
+    permissions = {"GET": READ}
     analytics: Analytics | None  # None: no analytics section in the config
 
-    def off(self) -> Response | None:
+    async def get(self, request: Request) -> Response:
         if self.analytics is None:
             return json_response(
                 {"status": "error", "error": "analytics is not configured (no analytics: section)"},
                 404,
             )
-        return None
+        return await self.answer(request, self.analytics)
+
+    async def answer(self, request: Request, analytics: Analytics) -> Response:
+        raise NotImplementedError
 
 
 class AnalyticsView(_AnalyticsView):
-    permissions = {"GET": READ}
-
-    async def get(self, request: Request) -> Response:
-        if (off := self.off()) is not None:
-            return off
-        assert self.analytics is not None
-        analytics = self.analytics
+    async def answer(self, request: Request, analytics: Analytics) -> Response:
         q = request.query
         errors: list[str] = []
         dim = q.get("by") or "rule"
@@ -99,13 +97,7 @@ class AnalyticsView(_AnalyticsView):
 
 
 class SlaReportView(_AnalyticsView):
-    permissions = {"GET": READ}
-
-    async def get(self, request: Request) -> Response:
-        if (off := self.off()) is not None:
-            return off
-        assert self.analytics is not None
-        analytics = self.analytics
+    async def answer(self, request: Request, analytics: Analytics) -> Response:
         q = request.query
         errors: list[str] = []
         tenant = tenant_of(request)
@@ -137,13 +129,7 @@ def render(data: dict[str, Any], fmt: str) -> Response:
 
 
 class RecommendationsView(_AnalyticsView):
-    permissions = {"GET": READ}
-
-    async def get(self, request: Request) -> Response:
-        if (off := self.off()) is not None:
-            return off
-        assert self.analytics is not None
-        analytics = self.analytics
+    async def answer(self, request: Request, analytics: Analytics) -> Response:
         tenant = tenant_of(request)
         if not tenant:
             return _error(["tenant: required (query parameter or X-Scope-OrgID header)"])

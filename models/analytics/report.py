@@ -34,8 +34,8 @@ def _rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     for t in report["targets"]:
         for m in MEASURES:
             if m in t:
-                out.append({"target": t["target"], "team": t["team"], "severity": t["severity"],
-                            "measure": m, **t[m]})  # fmt: skip
+                head = {k: t[k] for k in ("target", "team", "severity")}
+                out.append({**head, "measure": m, **t[m]})
     return out
 
 
@@ -68,22 +68,27 @@ def _bars(rows: list[dict[str, Any]]) -> str:
     for x in (0, 0.25, 0.5, 0.75, 1.0):
         px = left + x * width
         parts.append(f'<line x1="{px}" y1="10" x2="{px}" y2="{height - 25}" stroke="#ddd"/>')
-        parts.append(f'<text x="{px}" y="{height - 10}" font-size="11" text-anchor="middle">'
-                     f"{x:.0%}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{px}" y="{height - 10}" font-size="11" text-anchor="middle">{x:.0%}</text>'
+        )
     y = 14
     for r in rows:
         label = escape(f"{r['target']} · {r['measure']} ≤ {format_duration(r['within'])}")
-        parts.append(f'<text x="{left - 8}" y="{y + bar_h}" font-size="12" text-anchor="end">'
-                     f"{label}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{left - 8}" y="{y + bar_h}" font-size="12" text-anchor="end">{label}</text>'
+        )
         for value, colour, dy in (
             (r["compliance"], "#2f7ed8", 0),
             (r["previous_compliance"], "#b0b7c3", bar_h),
         ):
             w = (value or 0) * width
-            parts.append(f'<rect x="{left}" y="{y + dy}" width="{w:.1f}" height="{bar_h - 2}"'
-                         f' fill="{colour}"/>')  # fmt: skip
-            parts.append(f'<text x="{left + w + 4:.1f}" y="{y + dy + bar_h - 4}" font-size="11">'
-                         f"{_pct(value)}</text>")  # fmt: skip
+            top, right = y + dy, left + w + 4
+            parts.append(
+                f'<rect x="{left}" y="{top}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}"/>'
+            )
+            parts.append(
+                f'<text x="{right:.1f}" y="{top + bar_h - 4}" font-size="11">{_pct(value)}</text>'
+            )
         y += 2 * bar_h + gap
     parts.append("</svg>")
     return "".join(parts)

@@ -32,7 +32,7 @@ Getter = Callable[[str], Any]
 Scan = Callable[[str], Iterator[tuple[str, Any]]]
 
 ESCALATED = {"sla_breach", "reassign", "exhausted"}  # escalation actions counted
-DELIVERED, FAILED = ("delivered", "skipped"), ("failed", "dead")
+DELIVERED, FAILED = ("delivered",), ("failed", "dead")
 
 
 def alert_prefix(tenant: str) -> str:
@@ -98,6 +98,7 @@ class Batch:
         self.get = get
         self.spec = spec
         self.cache: dict[str, Any] = {}  # key -> value (None: deleted)
+        self.dirty: set[str] = set()
         self.windows: dict[str, Stats] = {}
 
     # --- state access ---------------------------------------------------------------------
@@ -108,6 +109,7 @@ class Batch:
 
     def _write(self, key: str, value: Any) -> None:
         self.cache[key] = value
+        self.dirty.add(key)
 
     def _stats(self, res: str, at: float, tenant: str, dim: str, value: str) -> Stats:
         key = window_key(res, window_start(res, at), tenant, dim, value)
@@ -130,7 +132,7 @@ class Batch:
 
     def writes(self) -> dict[str, Any]:
         """Key -> value to stage (None: delete)."""
-        out = {k: v for k, v in self.cache.items() if v is not None or self.get(k) is not None}
+        out = {k: self.cache[k] for k in self.dirty}
         out.update((k, s.to_wire()) for k, s in self.windows.items())
         return out
 
