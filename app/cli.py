@@ -104,6 +104,14 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    from app.settings import Settings
+    from app.tls import server_context
+
+    try:  # a missing or mismatched certificate: exit 2 with the reason, not a traceback
+        server_context(Settings.from_env(env))
+    except (ValueError, OSError) as exc:
+        print(f"TLS: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     from app.broker import declare_topics
     from app.faust_app import ALL_TOPICS
     from app.settings import settings

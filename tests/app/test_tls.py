@@ -109,3 +109,21 @@ async def test_tls13_mtls_and_reload_on_sighup(make_worker, tmp_path: Path, monk
 
     assert await eventually(reloaded, timeout=20), worker.log()
     assert await get(base + "/healthz", good) == 200 and worker.proc.poll() is None  # type: ignore[union-attr]
+
+
+def test_a_bad_pair_exits_2_with_the_reason(tmp_path: Path, capsys, monkeypatch):
+    from app.cli import main
+
+    # the worker command writes its settings into os.environ: keep them from later tests
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    pipelines = tmp_path / "pipelines.yaml"
+    pipelines.write_text(PIPELINES)
+    ca = CA(tmp_path)
+    one, other = ca.issue("one"), ca.issue("other")
+    base = ["worker", "--pipelines", str(pipelines)]
+    assert main([*base, "--tls-cert", str(one.cert)]) == 2
+    assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
+    assert main([*base, "--tls-cert", str(one.cert), "--tls-key", str(other.key)]) == 2
+    assert "TLS: " in capsys.readouterr().err  # the key does not match the certificate
+    assert main([*base, "--tls-cert", str(tmp_path / "none.crt"), "--tls-key", "k"]) == 2
+    assert "No such file" in capsys.readouterr().err
