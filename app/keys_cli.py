@@ -31,7 +31,8 @@ from models.protection import envelope
 from models.protection.fields import SEALED
 from models.protection.keyring import DataProtection, KeyringReadOnly
 
-SCANNED = ("dlq", "notifications.receipts", "audit")  # topics whose records may be sealed
+SCANNED = ("dlq", "notifications.receipts")  # the pipeline's topics with sealed fields
+SCANNED_TABLES = ("subjects",)  # tables whose changelogs hold sealed values (GDPR mappings)
 EXIT_FAILED = 1
 
 
@@ -80,7 +81,9 @@ def sealed_counts(settings: Settings, timeout: float) -> dict[str, Counter[tuple
     from tables.keys import client_config, read_to_end
 
     found: dict[str, Counter[tuple[str, str]]] = {}
-    for name in SCANNED:
+    topics = [settings.topic_prefix + name for name in SCANNED]
+    topics += [f"{settings.app_id}-{table}-changelog" for table in SCANNED_TABLES]  # Faust's
+    for topic in topics:
         counts: Counter[tuple[str, str]] = Counter()
 
         def count(_key: bytes | None, value: bytes | None, counts: Counter = counts) -> None:
@@ -88,8 +91,8 @@ def sealed_counts(settings: Settings, timeout: float) -> dict[str, Counter[tuple
                 head = envelope.header(blob)
                 counts[(head.kek_id, head.data_key_id)] += 1
 
-        read_to_end(client_config(settings), settings.topic_prefix + name, count, timeout)
-        found[name] = counts
+        read_to_end(client_config(settings), topic, count, timeout)
+        found[topic] = counts
     return found
 
 
@@ -153,7 +156,7 @@ def status(protection: DataProtection, settings: Settings, args: argparse.Namesp
     )
     for topic, rows in report.get("sealed", {}).items():
         total = sum(r["values"] for r in rows)
-        print(f"sealed values on {settings.topic_prefix}{topic}: {total}")
+        print(f"sealed values on {topic}: {total}")
         for r in rows:
             print(
                 f"  {r['values']:>8}  under {r['data_key']} ({r['tenant']}), "
