@@ -9,11 +9,13 @@ to `notifications.<channel>` (``AlertRuntime.flush``).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import faust
 
 from agents.continuity import OffsetGuard
 from agents.runtime import AlertRuntime
+from models.tracing import batch_span, context_of
 
 
 def register(
@@ -23,13 +25,25 @@ def register(
     name = topic.get_topic_name()
     runtime.bind(name)
 
+    async def handle(message: Any) -> None:
+        partition = message.partition
+        for r in await guard.records(name, message):
+            await runtime.ingest_record(partition, r.key, r.value, time.time())
+        guard.handled(name, partition, message.offset)
+
     @app.agent(topic, name="agents.alerts.process_alerts")
     async def process_alerts(stream):  # type: ignore[no-untyped-def]
+        traces = runtime.traces  # None: tracing off, nothing per record
         async for event in stream.events():
-            partition = event.message.partition
-            for r in await guard.records(name, event.message):
-                await runtime.ingest_record(partition, r.key, r.value, time.time())
-            guard.handled(name, partition, event.message.offset)
+            message = event.message
+            if traces is None:
+                await handle(message)
+                continue
+            tenant = message.key.decode() if message.key else None
+            with batch_span("alertstream.alerts", context_of(message.headers), tenant=tenant):
+                await handle(message)
+                if tenant:
+                    traces.remember(tenant)
 
     @app.timer(tick, name="agents.alerts.flush_groups")
     async def flush_groups() -> None:

@@ -13,26 +13,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
 
 import faust
 import msgspec
 import orjson
+from opentelemetry.trace import SpanKind
 
 from agents.continuity import OffsetGuard
 from agents.dlq import dead_letters, raw_reject
+from agents.sealing import sealed_receipts
 from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
 from app.faust_app import receipts_topic, send_batch
+from app.settings import settings
 from channels.delivery import Deliverer, ReceiverLookup
 from channels.receipt import SKIPPED, Receipt
 from models.dead_letter import NOTIFICATIONS
 from models.notify.coalesce import Envelope, envelopes, superseded
 from models.notify.inflight import InFlight
 from models.notify.notification import Notification
+from models.tracing import batch_span, context_of
 from tables import checkpoint, delivered
 
-DELIVERED_RETENTION = 7 * 86400.0
 CONCURRENCY = 64  # deliveries under way at once per worker
 
 log = logging.getLogger(__name__)
@@ -51,16 +55,23 @@ class ChannelSenders:
         config: PipelinesConfig,
         inflight: InFlight,
         receivers: ReceiverLookup | None = None,
+        set_by_tenant: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self.receivers = receivers  # (tenant, name) -> receiver, for per-tenant configs
+        self.set_by_tenant = set_by_tenant  # its receivers' destinations are checked (SSRF)
         self.inflight = inflight  # told of every final receipt (the alert path waits on it)
         # deliveries under way at once: a backlog taken in one batch must not open
         # thousands of requests (they would queue for connections, time out and trip the
         # destination's circuit breaker)
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._deliverer: Deliverer | None = None
+        # pseudonyms back to personal values just before delivery (agents/privacy.py)
+        self.reveal: Callable[[int, bytes], Awaitable[bytes]] | None = None
+        self.traced = bool(settings.otlp_endpoint)  # a span per batch and per delivery
+        # told of each batch's receipts once it is settled (metrics: app/metrics.py)
+        self.observers: list[Callable[[list[Receipt]], None]] = []
 
     def deliverer(self) -> Deliverer:
         if self._deliverer is None:
@@ -68,6 +79,7 @@ class ChannelSenders:
                 self.config,
                 self.app.http_client,  # type: ignore[arg-type]
                 self.receivers,
+                self.set_by_tenant,
             )
         return self._deliverer
 
@@ -98,6 +110,8 @@ class ChannelSenders:
             if not wanted:
                 continue
             try:
+                if self.reveal is not None:
+                    raw = await self.reveal(partition, raw)
                 decoded = [Notification.from_wire(d) for d in orjson.loads(raw)]
             except (TypeError, KeyError) as exc:
                 reason = f"unreadable notification: {exc}"
@@ -110,7 +124,10 @@ class ChannelSenders:
 
         async def deliver(partition: int, n: Notification) -> Receipt:
             async with self._slots:
-                r = await deliverer.deliver(n)
+                if self.traced:
+                    r = await _traced(deliverer, n)
+                else:
+                    r = await deliverer.deliver(n)
             if r.ok:  # on disk at once: a kill -9 after this does not send it again
                 delivered.put(partition, r.notification_id, time.time())
                 checkpoint.commit_batch()
@@ -122,6 +139,11 @@ class ChannelSenders:
                     r.channel,
                     r.status,
                     r.last_error,
+                    extra={
+                        "tenant": n.tenant,
+                        "group_key": n.group_key,
+                        "notification": n.id,
+                    },
                 )
             return r
 
@@ -133,16 +155,32 @@ class ChannelSenders:
         where = {n.id: k for _, k, n in pending} | {e.id: k for _, k, e in skipped}
         for r in receipts:
             self.inflight.settled(r.notification_id)
+        for observe in self.observers:
+            observe(receipts)
         by_key: dict[bytes | None, list[Receipt]] = {}
         for r in receipts:
             by_key.setdefault(where[r.notification_id], []).append(r)
         for key, rs in by_key.items():
-            await send_batch(receipts_topic, key, [r.to_wire() for r in rs])
+            await send_batch(receipts_topic, key, await sealed_receipts(key, rs))
             await dead_letters(
                 NOTIFICATIONS,
                 key,
                 [(r.dead_letter, r.dead_letter["reason"]) for r in rs if r.dead_letter],
             )
+
+
+async def _traced(deliverer: Deliverer, n: Notification) -> Receipt:
+    """One delivery in a client span (a child of its record's span)."""
+    with batch_span(
+        f"deliver {n.channel}",
+        kind=SpanKind.CLIENT,
+        receiver=n.receiver,
+        notification=n.id,
+        alerts=len(n.alerts),
+    ) as span:
+        r = await deliverer.deliver(n)
+        span.set_attribute("outcome", r.status)
+        return r
 
 
 def _superseded(n: Envelope, by: str) -> Receipt:
@@ -167,7 +205,7 @@ def register(
         """Drop delivery records past the retention: only recent resends need catching."""
         names = {t.get_topic_name() for t in topics.values()}
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
-        cutoff = time.time() - DELIVERED_RETENTION
+        cutoff = time.time() - senders.config.retention.delivered
         for partition in owned:
             for key, at in list(delivered.items(partition)):
                 if at < cutoff:
@@ -184,7 +222,12 @@ def _sender(
         # one record at a time (Faust acks an event when the next is asked for); a
         # record holds one flush's notifications of a tenant
         async for event in stream.events():
-            partition = event.message.partition
-            for r in await guard.records(name, event.message):
-                await senders.deliver_records([(partition, r.key, r.value)])
-            guard.handled(name, partition, event.message.offset)
+            message = event.message
+            with (
+                batch_span("alertstream.deliver", context_of(message.headers), channel=kind)
+                if senders.traced
+                else nullcontext()
+            ):
+                for r in await guard.records(name, message):
+                    await senders.deliver_records([(message.partition, r.key, r.value)])
+            guard.handled(name, message.partition, message.offset)

@@ -17,11 +17,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
+
+from opentelemetry.trace import SpanKind
 
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
+from agents.sealing import sealed_letters
 from agents.suppression import Suppressor
 from app.config.schema import PipelinesConfig
 from app.config.tenants import TenantConfigs
@@ -30,6 +33,7 @@ from app.settings import Settings
 from models.alerting.alert import FIRING, RESOLVED, Alert, parse_alerts
 from models.alerting.flapping import FLAPPING, FlapConfig, FlapDetector
 from models.alerting.lifecycle import AlertSet
+from models.counts import IngestCounts
 from models.dead_letter import dead_letter
 from models.notify.dispatch import Dispatcher, Group
 from models.notify.inflight import InFlight
@@ -43,6 +47,7 @@ from models.notify.stages import (
     build_pipeline,
     notifications,
 )
+from models.tracing import TenantTraces, batch_span, headers_now
 from models.wire import WireError
 from tables.store import Checkpoint, PartitionStore
 
@@ -51,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_KEEP = 50  # events kept per fingerprint in the history table
 
 
 class Stores:
@@ -118,6 +122,11 @@ class AlertRuntime:
             lambda: defaultdict(int)
         )
         self.partition_of: dict[str, int] = {}  # tenant -> its partition (seen here)
+        self.ingested = IngestCounts()  # alerts read from the topic (for /metrics)
+        # per tenant, the trace of the batch that last changed it (tracing on only)
+        self.traces = TenantTraces() if settings.otlp_endpoint else None
+        # data_protection.personal_labels: agents/privacy.py's PersonalData.apply
+        self.personal: Callable[[int, list[Alert]], Awaitable[list[Alert]]] | None = None
         self._seq = 0  # orders history events recorded in the same microsecond
         self.rate_limit = RateLimitStage(self.limits.max_notifications_per_minute, self.limit_stats)
         self._integrations: dict[tuple[str, str], list[Integration]] = {}
@@ -245,9 +254,13 @@ class AlertRuntime:
         try:
             good, bad = parse_alerts(raw, tenant, now)
         except WireError as exc:
+            self.ingested.add(0, 1)
             await dead_letters("alerts", key, [raw_reject(raw, str(exc))])
             return
+        self.ingested.add(len(good), len(bad))
         await dead_letters("alerts", key, bad)
+        if self.personal is not None:  # personal label values become pseudonyms
+            good = await self.personal(partition, good)
         if self.priority is not None:  # producers' and rules' alerts alike
             self.priority.apply(good)
         if self.limits.max_active_alerts:
@@ -337,7 +350,14 @@ class AlertRuntime:
         self.persist_dispatch()
         if out:
             for n in out:
-                log.info("notify %s %s/%s: %s", n.id, n.receiver, n.channel, n.reason)
+                log.info(
+                    "notify %s %s/%s: %s",
+                    n.id,
+                    n.receiver,
+                    n.channel,
+                    n.reason,
+                    extra={"tenant": n.tenant, "group_key": n.group_key, "notification": n.id},
+                )
             self._send(out)
             self._notification_history(flushes, now)
             for f in flushes:
@@ -379,7 +399,7 @@ class AlertRuntime:
                 if self.flaps is not None:
                     self.flap_pinned.discard(alert.fingerprint)
                 self.stores.alerts.delete(partition, alert.fingerprint)
-                self._trim_history(partition, alert.fingerprint)
+                self._trim_history(partition, alert)
 
     def _send(self, out: list[Notification]) -> None:
         by_topic: defaultdict[tuple[str, str], list[bytes]] = defaultdict(list)
@@ -388,7 +408,18 @@ class AlertRuntime:
         produce = self.stores.checkpoint.produce_encoded
         for (channel, tenant), encoded in by_topic.items():
             topic = notification_topics[channel].get_topic_name()
-            produce(topic, tenant.encode(), encoded, bulk=True)
+            if self.traces is None:
+                produce(topic, tenant.encode(), encoded, bulk=True)
+                continue
+            with batch_span(
+                "alertstream.flush",
+                self.traces.context(tenant),
+                SpanKind.PRODUCER,
+                tenant=tenant,
+                channel=channel,
+                notifications=len(encoded),
+            ):
+                produce(topic, tenant.encode(), encoded, bulk=True, headers=headers_now())
 
     async def _reject_notifications(self, rejected: list[Notification], now: float) -> None:
         cap = self.limits.max_notifications_per_minute
@@ -397,7 +428,8 @@ class AlertRuntime:
             reason = f"limit: max_notifications_per_minute {cap} reached for tenant {n.tenant}"
             by_tenant[n.tenant].append(dead_letter("limits", reason, n.to_wire(), now))
         for tenant, items in by_tenant.items():
-            await send_batch(dlq_topic, tenant.encode(), items)
+            sealed = await sealed_letters(tenant.encode(), items)
+            await send_batch(dlq_topic, tenant.encode(), sealed)
 
     # --- persistence --------------------------------------------------------------------
     def _persist_alerts(self, partition: int, alerts: Iterable[Alert]) -> None:
@@ -422,7 +454,7 @@ class AlertRuntime:
     # --- history ------------------------------------------------------------------------
     # One table entry per event, keyed "<fingerprint>/<time><seq>" (sortable), so
     # recording an event is a write without a read; ``history`` reads the prefix, and a
-    # released alert's history is trimmed to the last HISTORY_KEEP events.
+    # released alert's history is trimmed to the tenant's retention.history_events.
     def _remember(self, partition: int, fingerprint: str, event: dict, now: float) -> None:
         self._seq = (self._seq + 1) % 4096
         key = f"{fingerprint}/{int(now * 1e6):014x}{self._seq:03x}"
@@ -433,11 +465,12 @@ class AlertRuntime:
         out: list[dict] = []
         for partition in sorted(self.loaded):
             out.extend(v for _, v in self.stores.history.scan(partition, fingerprint + "/"))
-        return out[-HISTORY_KEEP:]
+        return out[-self.config.retention.history_events :]
 
-    def _trim_history(self, partition: int, fingerprint: str) -> None:
-        keys = [k for k, _ in self.stores.history.scan(partition, fingerprint + "/")]
-        for key in keys[:-HISTORY_KEEP]:
+    def _trim_history(self, partition: int, alert: Alert) -> None:
+        keep = self.config_for(alert.tenant).retention.history_events
+        keys = [k for k, _ in self.stores.history.scan(partition, alert.fingerprint + "/")]
+        for key in keys[:-keep]:
             self.stores.history.delete(partition, key)
 
     def _alert_history(self, partition: int, changed: list[Alert], now: float) -> None:

@@ -37,6 +37,7 @@ from rocksdict import WriteBatch
 
 from app.settings import Settings, bootstrap_servers, security_config
 from models.wire import pack_chunks
+from tables.rocksdb_memory import RocksDBMemory
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Checkpoint:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stores: list[PartitionStore] = []
+        self.memory = RocksDBMemory(settings.rocksdb_memory_mb)  # shared by every store
         self._state: Producer | None = None
         self._bulk: Producer | None = None
         self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) -> offset
@@ -115,16 +117,22 @@ class Checkpoint:
         self.produce_encoded(topic, key, [orjson.dumps(i) for i in items], bulk)
 
     def produce_encoded(
-        self, topic: str, key: bytes | None, encoded: list[bytes], bulk: bool = False
+        self,
+        topic: str,
+        key: bytes | None,
+        encoded: list[bytes],
+        bulk: bool = False,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        """``produce`` for items already encoded as JSON."""
+        """``produce`` for items already encoded as JSON (``headers`` on every record:
+        a trace context)."""
         producer, callback = (
             (self.bulk, self._on_bulk) if bulk else (self.producer, self._on_output)
         )
         for chunk in pack_chunks(encoded):
             while True:
                 try:
-                    producer.produce(topic, chunk, key, on_delivery=callback)
+                    producer.produce(topic, chunk, key, on_delivery=callback, headers=headers)
                     break
                 except BufferError:  # queue full: let librdkafka send some
                     producer.poll(0.05)
@@ -192,21 +200,20 @@ class PartitionStore:
         name: str,
         *,
         help: str,
-        cache_mb: int = 16,
     ) -> None:
         self.table = app.Table(
             name,
             key_type=bytes,
             value_type=bytes,
             help=help,
-            # small memtables: a worker holds many partition DBs (tables x partitions),
-            # and RocksDB's 64 MiB default each would dominate its memory
+            # small memtables: a worker holds many partition DBs (tables x partitions);
+            # the cache and the memtables' total are shared (tables/rocksdb_memory.py)
             options={
-                "block_cache_size": cache_mb * 1024 * 1024,
                 "write_buffer_size": 4 * 1024 * 1024,
                 "max_write_buffer_number": 2,
             },
         )
+        checkpoint.memory.adopt(self.table)
         self._checkpoint = checkpoint
         checkpoint.stores.append(self)
         self._staged: defaultdict[int, dict[bytes, bytes | None]] = defaultdict(dict)
@@ -251,6 +258,33 @@ class PartitionStore:
         for raw_key, raw in self._db(partition).items():
             if raw_key != offset_key and raw is not None:
                 yield raw_key.decode(), orjson.loads(raw)
+
+    # --- inspection (metrics, /table views) ---------------------------------------------
+    def open_partitions(self) -> list[int]:
+        """The partitions this worker owns and has open (not standby replicas)."""
+        is_active = self.table.app.assignor.is_active
+        dbs = self.table.data._dbs  # type: ignore[attr-defined]
+        return sorted(p for p in dbs if is_active(TP(self.topic, p)))
+
+    def estimated_keys(self, partition: int) -> int:
+        """RocksDB's estimate of the partition's keys: O(1), exact after compaction."""
+        return self._db(partition).property_int_value("rocksdb.estimate-num-keys") or 0
+
+    def page(
+        self, partition: int, prefix: str = "", after: str | None = None, limit: int = 100
+    ) -> list[tuple[str, Any]]:
+        """At most ``limit`` committed entries whose key starts with ``prefix``, in key
+        order, from the first key past ``after`` (a page of a listing)."""
+        raw_prefix = prefix.encode()
+        start = raw_prefix if after is None else max(raw_prefix, after.encode() + b"\0")
+        offset_key = self.table.data.offset_key  # type: ignore[attr-defined]
+        out: list[tuple[str, Any]] = []
+        for raw_key, raw in self._db(partition).items(from_key=start):
+            if len(out) >= limit or not raw_key.startswith(raw_prefix):
+                break
+            if raw_key != offset_key and raw is not None:
+                out.append((raw_key.decode(), orjson.loads(raw)))
+        return out
 
     # --- used by Checkpoint -------------------------------------------------------------
     def _write_staged(self) -> int:
