@@ -43,10 +43,15 @@ def owner_url(tenant: str) -> str | None:
     return None if owner == me else owner
 
 
-@functools.cache
 def _peer_tls() -> ssl.SSLContext:
     """How this worker reaches another over TLS: ALERTSTREAM_TLS_CA, its own pair under
-    mTLS (built once: it reads files)."""
+    mTLS (built again only when the certificate file changed: SIGHUP renewals)."""
+    stamp = os.stat(settings.tls_cert).st_mtime_ns if settings.tls_cert else 0
+    return _peer_context(stamp)
+
+
+@functools.lru_cache(maxsize=1)
+def _peer_context(stamp: int) -> ssl.SSLContext:
     return client_context(os.environ, settings)
 
 
