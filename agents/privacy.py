@@ -1,9 +1,9 @@
 """Personal data on the alert path: pseudonyms in, values back out at delivery, GDPR
 erasure and export.
 
-One owner, ``PersonalData``, built in ``app/worker.py`` only when
-``data_protection.personal_labels`` is set (otherwise the alert path has no hook at
-all).  It keeps ``models.privacy.pseudonyms.Pseudonyms`` for the partitions this worker
+One owner, ``PersonalData``, built in ``app/worker.py``; it hooks the alert path only
+when ``data_protection.personal_labels`` is set (otherwise the alert path has no hook
+at all).  It keeps ``models.privacy.pseudonyms.Pseudonyms`` for the partitions this worker
 owns, and stores each mapping in the ``subjects`` table, keyed by token, with the value
 sealed under the subject's own data key (``keys.seal(tenant, value, subject)``)::
 
@@ -13,7 +13,10 @@ sealed under the subject's own data key (``keys.seal(tenant, value, subject)``):
 Erasure (``gdpr.erase`` on the commands topic, applied here on the partition that owns
 the tenant) deletes the mapping and the subject's history entries, and shreds the
 subject's key: the old changelog records of the mapping can no longer be opened, and
-the tokens in topics and tables name nobody.
+the tokens in topics and tables name nobody.  It leaves a marker,
+``subjects["erased/<tenant>/<subject ref>"] = {"at": <time>}``, so that an alert that
+started before the erasure and is read again from the input topic (a replay after a
+crash) gets ``[erased]`` instead of a new pseudonym.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ERASE = "gdpr.erase"
+ERASED_PREFIX = "erased/"  # subjects-table keys of erasure markers
 KEYS_WAIT = 60.0  # seconds a partition's mappings wait for the data keys to be read
 
 
@@ -49,6 +53,8 @@ class Keys(Protocol):
 
     def shred(self, tenant: str, subject: str | None = None) -> Any: ...
 
+    def subject_ref(self, tenant: str, subject: str) -> str: ...
+
 
 class PersonalData:
     def __init__(
@@ -59,7 +65,7 @@ class PersonalData:
         history: PartitionStore,
         checkpoint: Checkpoint,
     ) -> None:
-        self.pseudonyms = Pseudonyms(labels)
+        self.pseudonyms = Pseudonyms(labels, erased_since=self._erased_since)
         self.keys = keys
         self.subjects = subjects
         self.history = history
@@ -67,6 +73,7 @@ class PersonalData:
         self.loaded: set[int] = set()
         self._sealed: dict[str, str] = {}  # token -> its sealed value, as stored
         self._partition: dict[str, int] = {}  # token -> the partition storing it
+        self._erasures: dict[str, float] = {}  # "erased/<tenant>/<subject ref>" -> when
         self.erased = 0  # subjects erased by this worker (reported at /api/v1/status)
         self.on_erase: list[Callable[[str, list[str], float], Any]] = []  # audit
 
@@ -85,6 +92,9 @@ class PersonalData:
         self.loaded.add(partition)
         unreadable = 0
         for token, v in self.subjects.items(partition):
+            if token.startswith(ERASED_PREFIX):
+                self._erasures[token] = v["at"]
+                continue
             try:
                 value = self.keys.unseal(base64.b64decode(v["sealed"])).decode()
             except Exception:
@@ -99,6 +109,17 @@ class PersonalData:
             len(self.pseudonyms),
             unreadable,
         )
+
+    def _erasure_key(self, tenant: str, subject: Subject) -> str:
+        # the keyring's HMAC of the subject, as its data key's record on the keys topic
+        # names it: a marker adds no way to find the subject that was not there already
+        return f"{ERASED_PREFIX}{tenant}/{self.keys.subject_ref(tenant, str(subject))}"
+
+    def _erased_since(self, tenant: str, subject: Subject, started: float) -> bool:
+        if not self._erasures:
+            return False
+        at = self._erasures.get(self._erasure_key(tenant, subject))
+        return at is not None and started <= at
 
     async def _persist(self, partition: int) -> None:
         dirty = self.pseudonyms.drain()
@@ -146,11 +167,13 @@ class PersonalData:
 
     # --- GDPR ---------------------------------------------------------------------------
     async def tokens(
-        self, tenant: str, subject: Subject | None, partition: int | None
+        self, tenant: str, subject: Subject | None, runtime: AlertRuntime
     ) -> list[str]:
-        """The subject's token (or every token of the tenant); ``partition`` is the
-        tenant's, read back first if this worker has not needed it yet."""
-        if partition is not None:
+        """The subject's token (or every token of the tenant), the tenant's partition
+        read back first if this worker has not needed it yet (every partition it owns
+        when it has not seen the tenant since it started)."""
+        known = runtime.partition_of.get(tenant)
+        for partition in [known] if known is not None else sorted(runtime.loaded):
             await self.ensure(partition)
         return self.pseudonyms.tokens_of(tenant, subject)
 
@@ -178,6 +201,9 @@ class PersonalData:
             stored = self._partition.pop(token, partition)
             self._sealed.pop(token, None)
             self.subjects.delete(stored, token)
+            marker = self._erasure_key(tenant, found[1])  # a replay must not mint anew
+            self.subjects.put(stored, marker, {"at": now})
+            self._erasures[marker] = now
             for fp in fps:
                 for key, _ in self.history.scan(stored, fp + "/"):
                     self.history.delete(stored, key)
@@ -204,7 +230,7 @@ class PersonalData:
         values revealed: the mapping, the live alerts and their history."""
         out = []
         live = {a.fingerprint: a for a in runtime.live_alerts() if a.tenant == tenant}
-        for token in await self.tokens(tenant, subject, runtime.partition_of.get(tenant)):
+        for token in await self.tokens(tenant, subject, runtime):
             found = self.pseudonyms.subject_of(token)
             if found is None:
                 continue

@@ -14,6 +14,7 @@ from agents import (
     config_updates,
     escalation,
     incidents,
+    keys,
     notify,
     suppression,
 )
@@ -21,19 +22,38 @@ from agents.continuity import OffsetGuard
 from agents.events import EventRulesState
 from agents.events import register as register_event_rules
 from agents.runtime import AlertRuntime, Stores
-from app import access, api, api_config, api_incidents, api_oncall, api_v2, backtest, escalation_api
+from app import (
+    access,
+    api,
+    api_analytics,
+    api_config,
+    api_gdpr,
+    api_incidents,
+    api_oncall,
+    api_v2,
+    audit,
+    backtest,
+    escalation_api,
+    table_views,
+    tls,
+    tracing,
+)
 from app.config.tenants import TenantConfigs, load_tenant_files
 from app.faust_app import (
     alerts_topic,
     app,
     commands_topic,
     config_topic,
+    dlq_topic,
     events_topic,
     incidents_topic,
+    keys_topic,
     notification_topics,
     tokens_topic,
     topology_topic,
 )
+from app.metrics import PipelineMetrics, Sources
+from app.metrics import register as register_metrics
 from app.pipeline import pipeline_config
 from app.settings import settings
 from app.web import serve
@@ -62,7 +82,14 @@ runtime = AlertRuntime(
     configs,
 )
 agents.evaluate.follow(configs)
-config_updates.register(app, configs, config_topic, str(settings.pipelines), settings.broker)
+config_updates.register(  # SIGHUP reloads the config, and the TLS pair if --tls-cert
+    app,
+    configs,
+    config_topic,
+    str(settings.pipelines),
+    settings.broker,
+    tls.register(app, settings),
+)
 alerts.register(app, alerts_topic, runtime, settings.tick, guard)
 escalations = escalation.Escalations(
     runtime,
@@ -75,12 +102,10 @@ escalation.register(app, escalations, command_handlers, settings.tick)
 incidents.register(
     app, runtime, tables.incidents, incidents_topic, topology_topic, command_handlers
 )
-notify.register(
-    app,
-    notification_topics,
-    notify.ChannelSenders(app, pipeline_config(), inflight, configs.receiver),
-    guard,
+senders = notify.ChannelSenders(
+    app, pipeline_config(), inflight, configs.receiver, configs.set_by_tenant
 )
+notify.register(app, notification_topics, senders, guard)
 suppression.register(app, runtime.suppressor, settings.broker)
 event_rules = EventRulesState(
     EventEvaluator(r.to_spec() for r in pipeline_config().event_rules),
@@ -105,8 +130,39 @@ serve(app, api_incidents.ROUTES, runtime)
 serve(app, api_oncall.ROUTES, runtime)
 escalation_api.register(app, escalations)
 backtest.register(app, settings, configs)
+api_analytics.start(app, pipeline_config(), command_handlers, settings.broker)
+table_views.register(app, tables.checkpoint.stores)  # GET /table/...
+tracing.setup(app, settings)  # OTLP export when an endpoint is configured
+register_metrics(  # GET /metrics
+    app,
+    PipelineMetrics(
+        Sources(
+            app,
+            runtime,
+            event_rules.ingested,
+            agents.evaluate.stats,
+            tables.checkpoint.stores,
+            tables.offsets,
+            dlq_topic.get_topic_name(),
+        ),
+        senders,
+    ),
+)
 tokens = TokenStore()  # every API token, read from the tokens topic by every worker
 access_tokens.register(app, tokens, tokens_topic, settings.broker)
 access.install(app, pipeline_config().access, tokens, settings.insecure)
+audit_log = audit.install(  # the audit log: chained per tenant, HTTP hook, commands, escalations
+    app, settings, tables.checkpoint, tables.audit_chains, guard, command_handlers, escalations
+)
+keys.register(  # every worker follows the keys topic; a scheduled KEK rotation
+    app,
+    tables.protection,
+    keys_topic,
+    settings.broker,
+    pipeline_config().data_protection.key_rotation,
+)
+api_gdpr.install(  # personal labels, GDPR erase and export, retention, /api/v1/status
+    app, runtime, senders, command_handlers, tables.protection, settings, audit_log
+)
 
 __all__ = ["app"]

@@ -35,6 +35,7 @@ from models.alerting.alert import Alert
 TOKEN_RE = re.compile(r"pii-[0-9a-f]{16}")
 _TOKEN_BYTES = re.compile(rb"pii-[0-9a-f]{16}")
 MIN_ANNOTATION_MATCH = 3  # shorter values are not replaced inside annotation text
+ERASED = "[erased]"  # what stands for an erased subject's value
 
 
 def new_token() -> str:
@@ -66,9 +67,18 @@ class Pseudonyms:
     fingerprints each token has appeared under (so an export and an erasure find the
     subject's history after its alerts are gone)."""
 
-    def __init__(self, labels: Iterable[str], new_token: Callable[[], str] = new_token) -> None:
+    def __init__(
+        self,
+        labels: Iterable[str],
+        new_token: Callable[[], str] = new_token,
+        erased_since: Callable[[str, Subject, float], bool] | None = None,
+    ) -> None:
         self.labels = frozenset(labels)
         self._new_token = new_token
+        # whether (tenant, subject) was erased at or after an alert's start: such an
+        # alert is one processed before the erasure, read again (a replay after a
+        # crash): it gets ERASED, not a new pseudonym
+        self._erased_since = erased_since
         self._tokens: dict[tuple[str, Subject], str] = {}
         self._subjects: dict[str, tuple[str, Subject]] = {}  # token -> (tenant, subject)
         self.fingerprints: dict[str, set[str]] = {}  # token -> fingerprints seen
@@ -78,11 +88,15 @@ class Pseudonyms:
         return len(self._subjects)
 
     # --- the mapping ---------------------------------------------------------------------
-    def token(self, tenant: str, subject: Subject) -> str:
-        """The subject's token in this tenant, minted on first sight."""
+    def token(self, tenant: str, subject: Subject, started: float | None = None) -> str:
+        """The subject's token in this tenant, minted on first sight (ERASED for an
+        alert ``started`` before the subject's erasure)."""
         key = (tenant, subject)
         token = self._tokens.get(key)
         if token is None:
+            erased = self._erased_since
+            if started is not None and erased is not None and erased(tenant, subject, started):
+                return ERASED
             token = self._new_token()
             self.learn(tenant, subject, token, ())
             self.dirty.add(token)
@@ -132,18 +146,21 @@ class Pseudonyms:
             labels = dict(a.labels)
             annotations = a.annotations
             tokens = []
+            changed = False
             for name in names:
                 value = labels[name]
-                if TOKEN_RE.fullmatch(value):
+                if value == ERASED or TOKEN_RE.fullmatch(value):
                     continue  # already a token (an alert we sent round again)
-                token = self.token(a.tenant, Subject(name, value))
+                token = self.token(a.tenant, Subject(name, value), a.starts_at)
                 labels[name] = token
-                tokens.append(token)
+                changed = True
+                if token != ERASED:
+                    tokens.append(token)
                 if len(value) >= MIN_ANNOTATION_MATCH and any(
                     value in v for v in annotations.values()
                 ):
                     annotations = {k: v.replace(value, token) for k, v in annotations.items()}
-            if not tokens:
+            if not changed:
                 out.append(a)
                 continue
             b = Alert(  # not dataclasses.replace: this is per alert, and it costs 3x
@@ -164,11 +181,11 @@ class Pseudonyms:
             out.append(b)
         return out
 
-    def reveal(self, text: str, erased: str = "[erased]") -> str:
+    def reveal(self, text: str, erased: str = ERASED) -> str:
         """Tokens in ``text`` replaced by their values (unknown ones by ``erased``)."""
         return TOKEN_RE.sub(lambda m: self._value(m.group(0), erased), text)
 
-    def reveal_bytes(self, raw: bytes, erased: str = "[erased]") -> bytes:
+    def reveal_bytes(self, raw: bytes, erased: str = ERASED) -> bytes:
         """``reveal`` for a record's JSON bytes (values JSON-escaped: they stand in strings)."""
         if b"pii-" not in raw:
             return raw

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from models.alerting.alert import Alert
 from models.alerting.fingerprint import fingerprint
-from models.privacy.pseudonyms import TOKEN_RE, Pseudonyms, Subject
+from models.privacy.pseudonyms import ERASED, TOKEN_RE, Pseudonyms, Subject
 
 
 def counter_tokens() -> Pseudonyms:
@@ -103,3 +103,22 @@ def test_subject_parse(text: str, expected: Subject) -> None:
 def test_subject_parse_says_what_is_wrong(text: str) -> None:
     with pytest.raises(ValueError, match="LABEL=VALUE"):
         Subject.parse(text)
+
+
+def test_an_alert_from_before_an_erasure_gets_no_new_pseudonym() -> None:
+    erasures = {("acme", Subject("user", "alice")): 100.0}
+
+    def erased_since(tenant: str, subject: Subject, started: float) -> bool:
+        at = erasures.get((tenant, subject))
+        return at is not None and started <= at
+
+    p = Pseudonyms(["user"], erased_since=erased_since)
+    replayed = Alert("acme", {"alertname": "A", "user": "alice"}, {"s": "for alice"}, starts_at=90)
+    later = Alert("acme", {"alertname": "A", "user": "alice"}, starts_at=110)
+    other = Alert("beta", {"alertname": "A", "user": "alice"}, starts_at=90)
+    out = p.apply([replayed, later, other])
+    assert out[0].labels["user"] == ERASED and out[0].annotations == {"s": "for [erased]"}
+    assert TOKEN_RE.fullmatch(out[1].labels["user"])  # started after: a new record
+    assert TOKEN_RE.fullmatch(out[2].labels["user"])  # another tenant's Alice
+    assert p.tokens_of("acme") == [out[1].labels["user"]]
+    assert p.apply([out[0]])[0] is out[0]
