@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 # info names the Alertmanager release whose API we answer, our own version is beside it
 ALERTMANAGER_VERSION = VERSION["version"].split("-")[0]
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60)
-DLQ_REFRESH = 5.0  # seconds between two reads of the dlq topic's offsets
+DLQ_TIMEOUT = 5.0  # seconds a scrape waits for the dlq topic's offsets
 FAILED = frozenset({"failed", "dead"})
 
 
@@ -129,7 +129,7 @@ class PipelineMetrics:
             self.sent.labels(kind)
             self.failed.labels(kind)
         self.dlq_records: dict[int, int] = {}
-        self._dlq_read = -DLQ_REFRESH
+        self._dlq_read: asyncio.Task[None] | None = None  # shared by concurrent scrapes
         r.register(PipelineCollector(self))
         senders.observers.append(self.observe_receipts)
 
@@ -148,17 +148,20 @@ class PipelineMetrics:
                 self.failed.labels(channel).inc(n)
 
     async def refresh_dlq(self) -> None:
-        """Records on the `dlq` topic per partition (end minus start offset), read from
-        the broker at most every DLQ_REFRESH seconds; the last answer on a timeout."""
-        if time.monotonic() - self._dlq_read < DLQ_REFRESH:
-            return
-        self._dlq_read = time.monotonic()
+        """Records on the `dlq` topic per partition (end minus start offset): two offset
+        requests to the broker per scrape, one for scrapes at the same time; the last
+        answer if the broker does not answer within DLQ_TIMEOUT."""
+        if self._dlq_read is None or self._dlq_read.done():
+            self._dlq_read = asyncio.ensure_future(self._read_dlq())
+        await asyncio.shield(self._dlq_read)
+
+    async def _read_dlq(self) -> None:
         app, topic = self.sources.app, self.sources.dlq_topic
         tps = [TP(topic, p) for p in range(app.conf.topic_partitions)]
         try:
             start, end = await asyncio.wait_for(
                 asyncio.gather(app.consumer.earliest_offsets(*tps), app.consumer.highwaters(*tps)),
-                timeout=5.0,
+                timeout=DLQ_TIMEOUT,
             )
         except Exception as exc:  # the broker is away: keep the last answer
             log.warning("metrics: dlq offsets not read: %s", exc)
