@@ -50,14 +50,20 @@ def register(
     if not rotation_interval:
         return
 
+    read_only: list[KeyringReadOnly] = []  # said once, not every minute
+
     @app.timer(ROTATION_CHECK)
     async def rotate_keys() -> None:
-        if not protection.ready:
+        if not protection.ready or read_only:
             return
         try:  # file lock, re-wrap and a confirmed write: off the event loop
             done = await asyncio.to_thread(protection.rotate_if_due, rotation_interval)
         except KeyringReadOnly as exc:
+            read_only.append(exc)
             log.warning("scheduled key rotation is not possible: %s", exc)
+            return
+        except Exception:  # the keyring file or the broker: try again at the next check
+            log.exception("scheduled key rotation failed")
             return
         if done is not None:
             log.warning(
