@@ -12,6 +12,10 @@ from collections import Counter
 
 import aiohttp
 
+from app.audit_cli import read_topic as read_audit
+from app.settings import Settings
+from models.audit.signing import key_id, load_public_key
+from models.audit.verify import verify
 from tests.conftest import Worker, eventually
 
 PIPELINES = """
@@ -44,13 +48,41 @@ async def test_two_workers_silences_ack_limits_history(make_worker, receiver, br
     two.namespace = one.namespace
     one.start()
     await one.ready()
+    await ack_nothing(one)  # an audit entry of acme, chained by one before two joins
+    assert await eventually(lambda: len(audit_entries(one, "acme")) >= 2), one.log()
     two.start()
     try:
         await two.ready()
         async with aiohttp.ClientSession() as http:
             await _scenario(http, one, two, receiver)
+        # the audit chains went on across the rebalance: the partition two took over was
+        # extended by two after one's entries (no fork, no gap), the other by one
+        await ack_nothing(two)
+        assert await eventually(lambda: len(audit_entries(one, "acme")) >= 4), two.log()
+        keys = [load_public_key(w.data_dir / "audit-signing.key.pub") for w in (one, two)]
+        records = list(read_audit(Settings.from_env(one.env), "audit", 10))
+        report = verify(records, {key_id(k): k for k in keys})
+        assert report.ok and report.entries["*"] >= 2, (report, records)
     finally:
         two.stop()
+
+
+ACME = {"X-Scope-OrgID": "acme"}
+
+
+async def ack_nothing(worker: Worker) -> None:
+    """A mutating request the scenario does not otherwise see (two audit entries)."""
+    body = {"tenant": "acme", "group_key": "{}:{}", "user": "e2e"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(worker.url + "/api/v1/groups/ack", json=body, headers=ACME) as r,
+    ):
+        assert r.status == 202, await r.text()
+
+
+def audit_entries(worker: Worker, tenant: str) -> list[dict]:
+    audit = read_audit(Settings.from_env(worker.env), "audit", 10)
+    return [e for _, e in audit if e["kind"] == "entry" and e["tenant"] == tenant]
 
 
 async def _scenario(http, one, two, receiver) -> None:  # type: ignore[no-untyped-def]
