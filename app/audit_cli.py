@@ -1,7 +1,8 @@
 """``alertstream audit``: verify the log's integrity, query it, export it; and the
 record of CLI commands that change something without the HTTP API (``after_command``:
-ack, dlq replay, token, keys, gdpr). Commands that go through the HTTP API (``config
-apply``, ``incidents``, ``escalation``) are recorded by the worker with their credential.
+ack, dlq replay, token, keys). Commands that go through the HTTP API (``config
+apply``, ``incidents``, ``escalation``, ``gdpr``) are recorded by the worker with their
+credential.
 
 ``verify`` reads the ``audit`` topic (or a dump of it, ``--from-file``) and checks every
 tenant's chain and signed checkpoints (``models/audit/verify.py``); the checkpoints of
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import hashlib
 import os
 import socket
 import sys
@@ -191,7 +191,7 @@ def query(args: argparse.Namespace, records: list[Located]) -> int:
 
 
 # --- recording CLI actions ------------------------------------------------------------------
-DIRECT = frozenset({"ack", "dlq", "token", "keys", "gdpr"})  # write to Kafka themselves
+DIRECT = frozenset({"ack", "dlq", "token", "keys"})  # write to Kafka themselves
 READ_ONLY = frozenset({"list", "status", "show", "diff", "verify", "query"})
 
 
@@ -207,9 +207,10 @@ def record_cli(
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    wait: float = 10.0,
 ) -> bool:
     """Write one audit request for a CLI action (``cli.<action>``); False if the
-    broker did not take it within 10 s."""
+    broker did not take it within ``wait`` seconds."""
     from confluent_kafka import Producer
 
     settings = Settings.from_env(env)
@@ -232,13 +233,7 @@ def record_cli(
     )
     topic = settings.topic_prefix + "audit.requests"
     producer.produce(topic, orjson.dumps([req]), req["tenant"].encode())
-    return producer.flush(10) == 0
-
-
-def subject_digest(subject: str) -> str:
-    """A GDPR subject as the audit log keeps it: a digest, so the log (which is never
-    erased) does not hold the identity an erasure removed elsewhere."""
-    return "subject:sha256:" + hashlib.sha256(subject.encode()).hexdigest()[:16]
+    return producer.flush(wait) == 0
 
 
 def after_command(args: argparse.Namespace, rc: int, env: dict[str, str] | None = None) -> None:
@@ -247,12 +242,7 @@ def after_command(args: argparse.Namespace, rc: int, env: dict[str, str] | None 
     action = getattr(args, "action", None)
     if args.command not in DIRECT or action in READ_ONLY or getattr(args, "dry_run", False):
         return
-    subject = getattr(args, "subject", None)
-    target = (
-        subject_digest(subject)
-        if subject
-        else str(getattr(args, "id", None) or getattr(args, "group_key", None) or "")
-    )
+    target = str(getattr(args, "id", None) or getattr(args, "group_key", None) or "")
     kept = ("role", "expires", "name", "tenants", "retire")  # never secrets
     detail = {k: v for k in kept if (v := getattr(args, k, None))}
     name = f"{args.command}.{action}" if action else args.command
@@ -263,6 +253,7 @@ def after_command(args: argparse.Namespace, rc: int, env: dict[str, str] | None 
         outcome="ok" if rc == 0 else "error",
         detail={**detail, "exit": rc},
         env=env,
+        wait=10.0 if rc == 0 else 2.0,  # a failed command may have failed to reach the broker
     )
     if not ok:
         print(f"audit: could not record {name!r} (broker unreachable)", file=sys.stderr)
