@@ -1,6 +1,7 @@
 """The worker's HTTP API over TLS, one real worker: TLS 1.3 only, client certificates
 required (mTLS), the certificate reloaded on SIGHUP, and the command line's client
-reaching it over https."""
+reaching it over https. The same worker shows the outbound policy in place: a receiver
+a tenant set at a loopback address is refused, the operator's is delivered."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from app.config_cli import call
 from tests.tls_certs import CA, Pair
 
 PIPELINES = """
-route: {receiver: hook}
-receivers: [{name: hook, webhook_configs: [{url: "http://127.0.0.1:9/hook"}]}]
+route: {receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s}
+receivers: [{name: hook, webhook_configs: [{url: "${HOOK}"}]}]
 """
 
 
@@ -47,7 +48,7 @@ async def get(url: str, context: ssl.SSLContext) -> int:
         return r.status
 
 
-async def test_tls13_mtls_and_reload_on_sighup(make_worker, tmp_path: Path, monkeypatch):
+async def test_tls13_mtls_reload_and_outbound_policy(make_worker, receiver, tmp_path, monkeypatch):
     ca = CA(tmp_path)
     server = ca.issue("worker")
     client = ca.issue("client", client=True)
@@ -57,6 +58,7 @@ async def test_tls13_mtls_and_reload_on_sighup(make_worker, tmp_path: Path, monk
             "ALERTSTREAM_TLS_CERT": str(server.cert),
             "ALERTSTREAM_TLS_KEY": str(server.key),
             "ALERTSTREAM_TLS_CLIENT_CA": str(ca.path),
+            "HOOK": receiver.url,
         },
     )
     worker.start()
@@ -96,6 +98,27 @@ async def test_tls13_mtls_and_reload_on_sighup(make_worker, tmp_path: Path, monk
     status, _ = await asyncio.to_thread(call, base + "/api/v1/config/acme", "GET")
     assert status in (200, 404)  # answered: acme has no config of its own
 
+    # acme sets its own receiver at the operator's (loopback) receiver: refused
+    own = f"""
+route: {{receiver: own, group_by: [alertname], group_wait: 0s}}
+receivers: [{{name: own, webhook_configs: [{{url: "{receiver.url}"}}]}}]
+"""
+    url = base + "/api/v1/config/acme"
+    status, answer = await asyncio.to_thread(call, url, "PUT", own.encode())
+    assert status == 200 and answer["data"]["applied"], answer
+    async with aiohttp.ClientSession() as http:
+        for tenant in ("acme", "globex"):
+            body = [{"labels": {"alertname": f"Probe-{tenant}"}}]
+            headers = {"X-Scope-OrgID": tenant}
+            async with http.post(
+                base + "/api/v2/alerts", json=body, headers=headers, ssl=good
+            ) as r:
+                assert r.status == 200, await r.text()
+    refused = "refused by the outbound policy: 127.0.0.1 is loopback"
+    assert await eventually(lambda: refused in worker.log(), timeout=30), worker.log()
+    assert await eventually(lambda: receiver.names["Probe-globex"] == 1, timeout=30)
+    assert receiver.names["Probe-acme"] == 0  # its refusal was logged before this
+
     # SIGHUP: the new certificate is served on new connections, the worker lives on
     assert await served_name(worker.port, good) == "worker"
     assert await eventually(lambda: "configs read" in worker.log(), timeout=60)  # handler set
@@ -117,7 +140,7 @@ def test_a_bad_pair_exits_2_with_the_reason(tmp_path: Path, capsys, monkeypatch)
     # the worker command writes its settings into os.environ: keep them from later tests
     monkeypatch.setattr(os, "environ", dict(os.environ))
     pipelines = tmp_path / "pipelines.yaml"
-    pipelines.write_text(PIPELINES)
+    pipelines.write_text(PIPELINES.replace("${HOOK}", "http://127.0.0.1:9/hook"))
     ca = CA(tmp_path)
     one, other = ca.issue("one"), ca.issue("other")
     base = ["worker", "--pipelines", str(pipelines)]
