@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import faust
 import orjson
 from aiohttp import web
@@ -29,7 +28,7 @@ from agents.privacy import ERASE, Keys, PersonalData
 from agents.retention import Retention
 from agents.retention import register as enforce_retention
 from agents.runtime import AlertRuntime
-from app.gather import LOCAL, gathered, owner_url
+from app.gather import LOCAL, forward, gathered, owner_url
 from app.settings import Settings
 from app.web import json_response, principal_of, send_commands, tenant_of
 from models.access.permissions import ADMIN, READ
@@ -83,7 +82,9 @@ def _views(app: faust.App, personal: PersonalData, retention: Retention, audit: 
                 subject = _subject(request.query.get("subject"))
             except ValueError as exc:
                 return _error(400, str(exc))
-            found = await personal.export(tenant, subject, runtime)
+            found: list[dict[str, Any]] = []
+            if request.headers.get(LOCAL) or owner_url(tenant) is None:  # the owner
+                found = await personal.export(tenant, subject, runtime)
             if found:  # named by pseudonym: the audit log must not hold the subject
                 principal = principal_of(request)
                 audit.record(
@@ -108,7 +109,8 @@ def _views(app: faust.App, personal: PersonalData, retention: Retention, audit: 
             raw = await request.read()
             owner = owner_url(tenant)
             if owner is not None and not request.headers.get(LOCAL):
-                return await _forward(owner, request, raw)
+                status, answer = await forward(owner, request, raw)
+                return web.Response(body=answer, status=status, content_type="application/json")
             try:
                 body = orjson.loads(raw) if raw.strip() else {}
             except orjson.JSONDecodeError as exc:
@@ -146,16 +148,3 @@ def _views(app: faust.App, personal: PersonalData, retention: Retention, audit: 
     app.page("/api/v1/gdpr/export")(Export)
     app.page("/api/v1/gdpr/erase")(Erase)
     app.page("/api/v1/status")(Status)
-
-
-async def _forward(owner: str, request: Request, body: bytes) -> Response:
-    """The request as the owning worker answers it (with the caller's credential)."""
-    headers = {LOCAL: "1", "Content-Type": "application/json"}
-    for name in ("Authorization", "X-Scope-OrgID"):
-        if request.headers.get(name):
-            headers[name] = request.headers[name]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(owner + request.path_qs, data=body, headers=headers) as r,
-    ):
-        return web.Response(body=await r.read(), status=r.status, content_type="application/json")

@@ -55,22 +55,42 @@ def _peer_context(stamp: int) -> ssl.SSLContext:
     return client_context(os.environ, settings)
 
 
-async def _fetch(url: str, request: Request) -> Any:
+def _peer_headers(request: Request) -> dict[str, str]:
     headers = {LOCAL: "1"}  # the caller's credential goes along: the owner checks it again
     if tenant := tenant_of(request):
         headers["X-Scope-OrgID"] = tenant
     if request.headers.get("Authorization"):
         headers["Authorization"] = request.headers["Authorization"]
+    return headers
+
+
+async def _fetch(url: str, request: Request) -> Any:
     async with (
         aiohttp.ClientSession() as http,
         http.get(
             url + request.path_qs,
-            headers=headers,
+            headers=_peer_headers(request),
             timeout=aiohttp.ClientTimeout(10),
             ssl=_peer_tls() if url.startswith("https:") else True,
         ) as r,
     ):
         return await r.json(loads=orjson.loads)
+
+
+async def forward(url: str, request: Request, body: bytes) -> tuple[int, bytes]:
+    """A change the owning worker at ``url`` must make (a POST with a JSON body), with
+    the caller's credential: its status and body."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url + request.path_qs,
+            data=body,
+            headers={**_peer_headers(request), "Content-Type": "application/json"},
+            timeout=aiohttp.ClientTimeout(30),
+            ssl=_peer_tls() if url.startswith("https:") else True,
+        ) as r,
+    ):
+        return r.status, await r.read()
 
 
 async def gathered(request: Request, local: Any) -> list[Any]:
