@@ -26,6 +26,7 @@ from pathlib import Path
 import faust
 
 from agents.dlq import dead_letters, raw_reject
+from agents.sealing import opened_version
 from agents.topic_tail import tail
 from app.config.loader import ConfigError
 from app.config.tenants import ConfigVersion, TenantConfigs, load_all
@@ -38,7 +39,7 @@ async def apply_record(configs: TenantConfigs, key: bytes | None, raw: bytes | N
     if raw is None:  # a tombstone: deleting a tenant's config is not supported
         return
     try:
-        version = ConfigVersion.from_wire(raw)
+        version = ConfigVersion.from_wire(await opened_version(raw))
     except ValueError as exc:
         await dead_letters("config", key, [raw_reject(raw, str(exc))])
         return

@@ -17,6 +17,7 @@ from typing import Any
 
 from faust.web import Request, Response
 
+from agents.sealing import sealed_version
 from app.config.loader import ConfigError
 from app.config.schema import PipelinesConfig
 from app.config.tenants import ConfigVersion, TenantConfigs, describe_changes, text_diff
@@ -55,7 +56,8 @@ async def _validated(
 
 async def produce(configs: TenantConfigs, version: ConfigVersion) -> bool:
     """Produce a version and wait until this worker has installed it."""
-    await config_topic.send(key=version.tenant.encode(), value=version.to_wire())
+    sealed = await sealed_version(version.tenant, version.to_wire())
+    await config_topic.send(key=version.tenant.encode(), value=sealed)
     deadline = time.monotonic() + APPLY_WAIT
     while time.monotonic() < deadline:
         current = configs.versions.get(version.tenant)

@@ -40,6 +40,9 @@ TENANT_KEYS = tuple(
 )
 """The keys a tenant's own config may hold (every rule kind); the rest is worker-wide."""
 HISTORY = 10  # earlier versions carried in each version record (for GET and rollback)
+SEALED_FIELDS = ("text", "history")
+"""What a version record keeps sealed on the topic (``agents/sealing.py``): a tenant's
+receivers hold their secrets inline (a posted config may not read files or the env)."""
 NO_ENV: Mapping[str, str] = {}
 """A posted config sees no environment variables: a tenant must not read the worker's."""
 

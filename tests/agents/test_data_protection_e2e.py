@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import base64
 
+import aiohttp
 import orjson
 
 from app import keys_cli
@@ -49,6 +50,14 @@ delivery:
   retry_max_delay: 200ms
   max_attempts: 1
 """
+TENANT_CONFIG = """
+route: {{receiver: own}}
+receivers:
+  - name: own
+    webhook_configs:
+      - url: {url}
+"""
+CONFIG_TOKEN = "cfg-5e7a11d0"
 LOAD = 200  # alerts (one notification each) sent while the keys rotate
 
 
@@ -114,6 +123,19 @@ async def test_secrets_sealed_keys_rotated_under_load_and_replay_after_rotation(
         request = undelivered(letter)["rendered"]
         assert request["headers"]["Authorization"] == f"Basic {basic.decode()}"
         assert TOKEN in request["url"]
+
+        # a tenant's own config (its receivers' secrets inline) is sealed on `config` too,
+        # and the worker installs it: it opens the record it reads back
+        own = TENANT_CONFIG.format(url=f"http://127.0.0.1:9/hook?token={CONFIG_TOKEN}")
+        async with aiohttp.ClientSession() as http:
+            async with http.put(f"{worker.url}/api/v1/config/initech", data=own) as r:
+                put = await r.json()
+            assert r.status == 200 and put["data"]["applied"], put
+            async with http.get(f"{worker.url}/api/v1/config/initech") as r:
+                assert (await r.json())["data"]["text"] == own
+        versions = await asyncio.to_thread(raw_records, settings, "config")
+        assert len(versions) == 1 and CONFIG_TOKEN.encode() not in versions[0][1]
+        assert SEALED in orjson.loads(versions[0][1])
         old_kek = keys.status()["current_kek"]
 
         # rotation under load: alerts flow while `keys rotate` runs
