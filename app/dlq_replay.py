@@ -49,6 +49,7 @@ from confluent_kafka import (
 from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
 from app.settings import bootstrap_servers, security_config
+from channels.outbound import REFUSED
 from channels.receipt import Receipt
 from models.dead_letter import NOTIFICATIONS, SEALED_FIELDS, dead_letter, undelivered
 from models.durations import format_duration
@@ -192,9 +193,18 @@ def describe(letter: dict[str, Any], now: float) -> str:
 
 
 async def send_again(config: PipelinesConfig, records: list[dict[str, Any]]) -> list[Receipt]:
-    """Re-send each record's stored request through the worker's kind of Deliverer."""
+    """Re-send each record's stored request through the worker's kind of Deliverer.
+
+    The replay cannot tell which tenants set their own receivers, so a tenant with a
+    letter the outbound policy refused has all its letters checked again: a replay
+    never sends what the policy refused."""
+    refused = {
+        str(r.get("notification", {}).get("tenant", ""))
+        for r in records
+        if REFUSED in str(r.get("last_error") or "")
+    }
     async with aiohttp.ClientSession() as session:
-        deliverer = build_deliverer(config, session)
+        deliverer = build_deliverer(config, session, set_by_tenant=refused.__contains__)
         return list(await asyncio.gather(*(deliverer.replay(r) for r in records)))
 
 

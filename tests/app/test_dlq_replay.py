@@ -229,3 +229,25 @@ def test_replay_of_a_topic_that_does_not_exist_fails_and_says_so(broker, capsys)
     assert (
         f"dlq replay: {topic} on {broker}: topic {topic} cannot be read" in capsys.readouterr().err
     )
+
+
+async def test_replay_does_not_send_what_the_outbound_policy_refused(receiver):
+    """A tenant's letter refused by the outbound policy stays refused on replay; the
+    same request of a tenant with no refusal (the operator's receiver) is sent."""
+    import aiohttp
+
+    from app.config.deliverer import build_deliverer
+    from app.dlq_replay import send_again
+
+    config = load_text(PIPELINES.format(url=receiver.url))
+    now = time.time()
+    alert = Alert(tenant="acme", labels={"alertname": "Probe"}, starts_at=now)
+    n = Notification("n-1", "acme", "hook", "webhook", 0, "{}:{}", {}, [alert.to_webhook(now)])
+    async with aiohttp.ClientSession() as session:
+        own = await build_deliverer(config, session, set_by_tenant=lambda t: True).deliver(n)
+    refused = own.dead_letter
+    assert refused and "refused by the outbound policy" in refused["last_error"]
+    other = {**refused, "notification": {**refused["notification"], "tenant": "globex"}}
+    again = await send_again(config, [refused, {**other, "last_error": "HTTP 500"}])
+    assert [r.status for r in again] == ["dead", "delivered"]
+    assert len(receiver.requests) == 1  # globex's replay only
