@@ -59,8 +59,10 @@ def command(args: argparse.Namespace) -> int:
         return 2 if status in (400, 422) else 1
     if args.action == "export":
         print(json.dumps(answer.get("data", []), indent=2))
-    elif args.subject:
-        print(f"erasure of {args.subject} sent ({answer.get('pseudonyms')} pseudonyms)")
     else:
-        print(f"erasure of tenant {args.tenant} sent")
+        what = args.subject or f"tenant {args.tenant}"
+        print(f"erasure of {what} sent ({answer.get('pseudonyms', 'all')} pseudonyms)")
+        # a shredded key's earlier wrapped copies stay on the keys topic until compaction
+        # (never, on the embedded broker): retiring the old KEKs makes them unreadable
+        print("then, once it is applied: alertstream keys rotate --retire")
     return 0
