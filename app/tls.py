@@ -15,6 +15,7 @@ import logging
 import os
 import ssl
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from app.settings import Settings
@@ -51,7 +52,7 @@ def reload_certificate(context: ssl.SSLContext, cert: str, key: str) -> str | No
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
         context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError included
         log.error("TLS certificate reload refused, the running one stays: %s", exc)
         return str(exc)
     log.warning("TLS certificate reloaded from %s", cert)
@@ -81,17 +82,6 @@ def api_tls(url: str, env: Mapping[str, str] | None = None) -> ssl.SSLContext | 
     return client_context(os.environ if env is None else env)
 
 
-class ServerTLS:
-    """The worker's TLS: its live server context and what SIGHUP reloads into it."""
-
-    def __init__(self, settings: Settings, context: ssl.SSLContext) -> None:
-        self.settings = settings
-        self.context = context
-
-    def reload(self) -> str | None:
-        return reload_certificate(self.context, self.settings.tls_cert, self.settings.tls_key)
-
-
 def register(app: faust.App, settings: Settings) -> list[Callable[[], object]]:
     """Serve the worker's HTTP API over TLS when a certificate is given; returns what
     SIGHUP reloads (the pair), nothing without TLS. (Other workers reach this one by
@@ -100,4 +90,4 @@ def register(app: faust.App, settings: Settings) -> list[Callable[[], object]]:
     if context is None:
         return []
     app.conf.web_ssl_context = context
-    return [ServerTLS(settings, context).reload]
+    return [partial(reload_certificate, context, settings.tls_cert, settings.tls_key)]
