@@ -217,11 +217,16 @@ class AuditChains:
             self._snapshot(partition, out)
             return rejects
 
-    async def sign(self, now: float) -> int:
-        """A signed checkpoint for every tenant with entries since its last one."""
+    async def sign(self, now: float, owned: set[int]) -> int:
+        """A signed checkpoint for every tenant with entries since its last one, on the
+        ``owned`` partitions (loaded first: entries chained before a restart are signed
+        even if no request has come since)."""
         async with self.lock:
+            for partition in owned:
+                await self.ensure(partition)
             n = 0
-            for partition, chains in list(self.chains.items()):
+            for partition in sorted(owned):
+                chains = self.chains.get(partition, {})  # dropped if a send failed
                 out = {
                     tenant: [sign_checkpoint(self.key, tenant, c.seq, c.tree.root(), now)]
                     for tenant, c in chains.items()
@@ -316,8 +321,11 @@ def register(
 
     @app.timer(every, name="agents.audit.sign_checkpoints")
     async def sign_checkpoints() -> None:
+        if app.rebalancing or app.in_recovery:
+            return
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
         try:
-            if await chains.sign(time.time()):
+            if await chains.sign(time.time(), owned):
                 checkpoint.commit_batch()
         except RuntimeError:
             log.exception("audit: checkpoint not written; next time")
