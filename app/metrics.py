@@ -39,10 +39,12 @@ from prometheus_client.registry import Collector
 
 from app.api_v2 import VERSION
 from channels import CHANNELS
-from channels.receipt import SKIPPED, Receipt
+from channels.outcome import DELIVERED
+from channels.receipt import DEAD, FAILED, SKIPPED, Receipt
 from models.access.permissions import READ
 from models.alerting.alert import FIRING
 from models.counts import IngestCounts
+from models.rules.evaluator import RuleEvaluator
 from tables.store import PartitionStore
 
 if TYPE_CHECKING:
@@ -57,7 +59,8 @@ log = logging.getLogger(__name__)
 ALERTMANAGER_VERSION = VERSION["version"].split("-")[0]
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60)
 DLQ_TIMEOUT = 5.0  # seconds a scrape waits for the dlq topic's offsets
-FAILED = frozenset({"failed", "dead"})
+UNDELIVERED = frozenset({FAILED, DEAD})
+OUTCOMES = (DELIVERED, FAILED, DEAD, SKIPPED)
 
 
 def _version() -> str:
@@ -76,6 +79,7 @@ class Sources:
         runtime: AlertRuntime,
         events: IngestCounts,
         samples: Mapping[str, int],
+        rules: RuleEvaluator,
         stores: list[PartitionStore],
         offsets: PartitionStore,
         dlq_topic: str,
@@ -84,6 +88,7 @@ class Sources:
         self.runtime = runtime
         self.events = events
         self.samples = samples  # agents.evaluate's per-record counts
+        self.rules = rules  # the windowed rules (agents.evaluate.evaluator)
         self.stores = stores
         self.offsets = offsets  # each guarded input's next expected offset
         self.dlq_topic = dlq_topic
@@ -128,6 +133,9 @@ class PipelineMetrics:
         for kind in CHANNELS:  # every integration from the start, at 0, as Alertmanager
             self.sent.labels(kind)
             self.failed.labels(kind)
+            self.latency.labels(kind)
+            for outcome in OUTCOMES:
+                self.outcomes.labels(kind, outcome)
         self.dlq_records: dict[int, int] = {}
         self._dlq_read: asyncio.Task[None] | None = None  # shared by concurrent scrapes
         r.register(PipelineCollector(self))
@@ -144,7 +152,7 @@ class PipelineMetrics:
             self.outcomes.labels(channel, status).inc(n)
             if status != SKIPPED:
                 self.sent.labels(channel).inc(n)
-            if status in FAILED:
+            if status in UNDELIVERED:
                 self.failed.labels(channel).inc(n)
 
     async def refresh_dlq(self) -> None:
@@ -238,6 +246,11 @@ class PipelineCollector(Collector):
             "alertstream_rule_samples_matched",
             "Samples folded into a windowed rule's window (rule evaluations' input).",
             s.samples["matched"],
+        )
+        yield _counter(
+            "alertstream_rule_evaluations",
+            "Closed windows of a series judged by a windowed rule.",
+            s.rules.judged,
         )
         yield _counter("alertstream_events_received", "Events accepted.", s.events.received)
         yield _counter("alertstream_events_rejected", "Events sent to dlq.", s.events.rejected)

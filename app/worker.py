@@ -141,6 +141,7 @@ register_metrics(  # GET /metrics
             runtime,
             event_rules.ingested,
             agents.evaluate.stats,
+            agents.evaluate.evaluator,
             tables.checkpoint.stores,
             tables.offsets,
             dlq_topic.get_topic_name(),

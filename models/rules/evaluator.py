@@ -94,6 +94,7 @@ class RuleEvaluator:
         self.closed_until: dict[str, float] = {}  # tenant -> windows closing by then are done
         self.state: dict[SeriesKey, SeriesState] = {}
         self.models: dict[SeriesKey, Any] = {}  # learned per-series state (auto, predict)
+        self.judged = 0  # closed windows of a series judged: rule evaluations (/metrics)
         self.dirty_models: set[SeriesKey] = set()
         self.late = 0  # samples for windows already closed
 
@@ -187,6 +188,7 @@ class RuleEvaluator:
             if bucket is None:  # forgotten on a rebalance
                 continue
             tenant, start = key
+            self.judged += len(bucket)
             for lkey, agg in bucket.items():
                 self._judge_window(
                     c, (tenant, c.rule.alert, lkey), start, agg, now, alerts, changed

@@ -180,6 +180,8 @@ async def test_metrics_karma_probe_counters_and_live_state(scope: Scope) -> None
         "/api/v2/alerts",
         [{"labels": {"alertname": n, "host": "h1"}} for n in ("Loud", "Louder", "Quiet")],
     )
+    cool = [{"name": "trace_cpu", "value": 10, "ts": time.time() - i} for i in range(4, -1, -1)]
+    await scope.post("/api/v1/metrics", cool)  # judged by HotTrace, firing nothing
     producer = Producer({"bootstrap.servers": scope.broker.removeprefix("kafka://")})
     producer.produce(scope.worker.topic("alerts"), b"{not json", b"acme")
     producer.flush(10)
@@ -192,12 +194,15 @@ async def test_metrics_karma_probe_counters_and_live_state(scope: Scope) -> None
             value(after, "alertmanager_notifications_total", integration="webhook") == 2
             and value(after, "alertmanager_alerts_invalid_total") == 1
             and sum(v for (n, _), v in after.items() if n == "alertstream_dlq_records") >= 1
+            and value(after, "alertstream_rule_evaluations_total") >= 1
         )
         return after if wanted else None
 
     after = await eventually(settled, timeout=30, every=0.5)
     assert after, await scope.scrape()
     assert value(after, "alertstream_alerts_received_total") == 3
+    assert value(after, "alertstream_samples_received_total") == 5
+    assert value(after, "alertstream_rule_samples_matched_total") == 5
     assert value(after, "alertmanager_notifications_failed_total", integration="webhook") == 0
     assert (
         value(after, "alertstream_notifications_total", channel="webhook", outcome="delivered") == 2
