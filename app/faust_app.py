@@ -9,36 +9,12 @@ from __future__ import annotations
 
 import faust
 
-from app.settings import settings
+from app.settings import faust_credentials, settings
 from channels import CHANNELS
 from models.alerting.alert import Alert
 from models.logs import json_logging_config
 from models.tracing import headers_now
 from models.wire import encode_chunks
-
-
-def _credentials() -> object | None:
-    """ALERTSTREAM_BROKER_CREDENTIALS: 'sasl_plain:USER:PASSWORD', 'sasl_scram256:USER:PASSWORD',
-    'sasl_scram512:USER:PASSWORD' or 'ssl' (system CA); any SASL form over TLS with 'ssl+'."""
-    spec = settings.broker_credentials
-    if not spec:
-        return None
-    import ssl
-
-    tls = spec.startswith("ssl")
-    context = ssl.create_default_context() if tls else None
-    spec = spec.removeprefix("ssl+").removeprefix("ssl")
-    if not spec:
-        return faust.SSLCredentials(context)
-    mechanism, user, password = spec.lstrip(":").split(":", 2)
-    if mechanism == "sasl_plain":
-        return faust.SASLCredentials(username=user, password=password, ssl_context=context)
-    return faust.SASLCredentials(
-        username=user,
-        password=password,
-        ssl_context=context,
-        mechanism="SCRAM-SHA-512" if mechanism.endswith("512") else "SCRAM-SHA-256",
-    )
 
 
 def _bound_fetch_wait() -> None:
@@ -68,7 +44,7 @@ _bound_fetch_wait()
 app = faust.App(
     settings.app_id,
     broker=settings.broker,
-    broker_credentials=_credentials(),
+    broker_credentials=faust_credentials(settings.broker_credentials, settings.broker_ca),
     store="rocksdb://",
     datadir=str(settings.data_dir),
     key_serializer="raw",

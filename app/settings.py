@@ -36,6 +36,7 @@ class Settings:
     tls_cert: str = ""  # the HTTP API speaks TLS 1.3 with this pair (app/tls.py)
     tls_key: str = ""
     tls_client_ca: str = ""  # clients must present a certificate this CA issued (mTLS)
+    broker_ca: str = ""  # CA file verifying the broker's TLS certificate ("": system CAs)
     log_format: str = "text"  # "json": one JSON event per line (models/logs.py)
     otlp_endpoint: str = ""  # OTLP/HTTP traces URL; "" = tracing off (app/tracing.py)
 
@@ -74,6 +75,7 @@ class Settings:
             tls_cert=env.get("ALERTSTREAM_TLS_CERT", ""),
             tls_key=env.get("ALERTSTREAM_TLS_KEY", ""),
             tls_client_ca=env.get("ALERTSTREAM_TLS_CLIENT_CA", ""),
+            broker_ca=env.get("ALERTSTREAM_BROKER_CA", ""),
             log_format=_log_format(env.get("ALERTSTREAM_LOG_FORMAT", "text")),
             otlp_endpoint=_otlp_traces(env),
         )
@@ -103,16 +105,20 @@ _MECHANISMS = {
 }
 
 
-def security_config(spec: str) -> dict[str, str]:
+def security_config(spec: str, ca: str | None = None) -> dict[str, str]:
     """librdkafka settings for ALERTSTREAM_BROKER_CREDENTIALS: '', 'ssl',
     'sasl_plain:USER:PASSWORD', 'sasl_scram256:...', 'sasl_scram512:...', each SASL form
-    over TLS with an 'ssl+' prefix (the same forms the worker's Faust app accepts)."""
+    over TLS with an 'ssl+' prefix (the same forms the worker's Faust app accepts).
+    Over TLS the broker is verified with ``ca`` (default: ALERTSTREAM_BROKER_CA, else
+    the system's CAs: librdkafka does not read OpenSSL's SSL_CERT_FILE)."""
     if not spec:
         return {}
     tls = spec.startswith("ssl")
+    ca = os.environ.get("ALERTSTREAM_BROKER_CA", "") if ca is None else ca
+    verify = {"ssl.ca.location": ca} if tls and ca else {}
     rest = spec.removeprefix("ssl+").removeprefix("ssl").lstrip(":")
     if not rest:
-        return {"security.protocol": "SSL"}
+        return {"security.protocol": "SSL", **verify}
     mechanism, user, password = rest.split(":", 2)
     if mechanism not in _MECHANISMS:
         raise ValueError(f"unknown SASL mechanism {mechanism!r}; one of {sorted(_MECHANISMS)}")
@@ -121,7 +127,33 @@ def security_config(spec: str) -> dict[str, str]:
         "sasl.mechanisms": _MECHANISMS[mechanism],
         "sasl.username": user,
         "sasl.password": password,
+        **verify,
     }
+
+
+def faust_credentials(spec: str, ca: str = "") -> object | None:
+    """The same forms as Faust credentials (aiokafka underneath): the worker's app and
+    every group-less consumer it starts; TLS verifies the broker with ``ca``, else the
+    system's CAs."""
+    if not spec:
+        return None
+    import ssl
+
+    import faust  # here: the client library imports this module and never needs Faust
+
+    context = ssl.create_default_context(cafile=ca or None) if spec.startswith("ssl") else None
+    spec = spec.removeprefix("ssl+").removeprefix("ssl")
+    if not spec:
+        return faust.SSLCredentials(context)
+    mechanism, user, password = spec.lstrip(":").split(":", 2)
+    if mechanism == "sasl_plain":
+        return faust.SASLCredentials(username=user, password=password, ssl_context=context)
+    return faust.SASLCredentials(
+        username=user,
+        password=password,
+        ssl_context=context,
+        mechanism="SCRAM-SHA-512" if mechanism.endswith("512") else "SCRAM-SHA-256",
+    )
 
 
 def bootstrap_servers(broker: str) -> str:
