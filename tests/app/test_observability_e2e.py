@@ -38,6 +38,12 @@ rules:
     aggregate: avg
     condition: "> 90"
     for: 0s
+event_rules:
+  - alert: TracedEvent
+    kind: count
+    match: {type: traced}
+    window: 1m
+    condition: ">= 1"
 route:
   receiver: ops
   group_by: [alertname]
@@ -367,3 +373,30 @@ async def test_one_trace_from_an_alert_post_or_a_sample_to_the_webhook_over_otlp
         assert spans[child]["parent"] == spans[parent]["id"], (child, spans)
     assert spans["alertstream.flush"]["attributes"]["channel"] == "webhook"
     assert spans["deliver webhook"]["attributes"]["outcome"] == "delivered"
+
+
+async def test_a_producer_s_traceparent_header_is_continued_to_the_webhook(
+    scope: Scope,
+) -> None:
+    """An event record whose producer set a W3C ``traceparent`` header: the events agent
+    continues that trace, through the rule alert, the flush and the delivery."""
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    producer = Producer({"bootstrap.servers": scope.broker.removeprefix("kafka://")})
+    producer.produce(
+        scope.worker.topic("events"),
+        json.dumps([{"type": "traced", "ts": time.time()}]).encode(),
+        b"evented",
+        headers=[("traceparent", f"00-{trace_id}-{parent}-01".encode())],
+    )
+    producer.flush(10)
+    chain = ["alertstream.events", *DELIVERY]
+
+    def the_trace() -> dict[str, dict] | None:
+        spans = {s["name"]: s for s in scope.otlp.spans if s["trace"] == trace_id}
+        return spans if set(chain) <= set(spans) else None
+
+    spans = await eventually(the_trace, timeout=30)
+    assert spans, sorted({(s["name"], s["trace"][:6]) for s in scope.otlp.spans})
+    assert spans["alertstream.events"]["parent"] == parent
+    for before, after in itertools.pairwise(chain):
+        assert spans[after]["parent"] == spans[before]["id"], (after, spans)
