@@ -315,9 +315,11 @@ def _lags(s: Sources) -> dict[TP, int]:
 
 
 class MetricsView(View):
-    """Prometheus' scrape endpoint (READ; public when `access.public_metrics`)."""
+    """Prometheus' scrape endpoint (READ on every tenant: the counts add up all of them;
+    public when `access.public_metrics`)."""
 
     permissions = {"GET": READ}
+    every_tenant = True
     metrics: PipelineMetrics
 
     async def get(self, request: Request) -> Response:
