@@ -205,7 +205,10 @@ async def send_again(config: PipelinesConfig, records: list[dict[str, Any]]) -> 
     }
     async with aiohttp.ClientSession() as session:
         deliverer = build_deliverer(config, session, set_by_tenant=refused.__contains__)
-        return list(await asyncio.gather(*(deliverer.replay(r) for r in records)))
+        try:
+            return list(await asyncio.gather(*(deliverer.replay(r) for r in records)))
+        finally:
+            await deliverer.close()
 
 
 def open_letter(letter: dict[str, Any], keys: Callable[[], DataProtection]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import aiohttp
 
 from channels.breaker import CircuitBreaker, CircuitOpen
 from channels.channel import Channel
+from channels.outbound import OutboundSessions
 from channels.outcome import DELIVERED, GIVE_UP, RETRY, Outcome
 from channels.policy import DeliveryPolicy
 from channels.rate_limit import TokenBucket
@@ -67,8 +68,9 @@ class Deliverer:
     ``receivers``: a mapping receiver name -> ``app.config.receivers.Receiver``, or a
     callable ``(tenant, name) -> Receiver | None`` for per-tenant configs.
     ``session``: the shared aiohttp session handed to every channel, or, given
-    ``session_for``, the session for a notification's tenant (``channels.outbound``:
-    receivers a tenant set go out through the session that checks destinations).
+    ``sessions`` (``channels.outbound.OutboundSessions``), the session for a
+    notification's tenant: receivers a tenant set go out through the session that
+    checks destinations. ``close()`` closes what ``sessions`` opened.
     """
 
     def __init__(
@@ -79,11 +81,11 @@ class Deliverer:
         *,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
-        session_for: Callable[[str], aiohttp.ClientSession] | None = None,
+        sessions: OutboundSessions | None = None,
     ) -> None:
         self.receivers = receivers
         self.session = session
-        self.session_for = session_for
+        self.sessions = sessions
         self.policy = policy or DeliveryPolicy()
         self.rng = rng or random.Random()
         self.clock = clock
@@ -93,6 +95,10 @@ class Deliverer:
 
     def __repr__(self) -> str:
         return f"<Deliverer breakers={len(self.breakers)} buckets={len(self.buckets)}>"
+
+    async def close(self) -> None:
+        if self.sessions is not None:
+            await self.sessions.close()
 
     # -- lookups ---------------------------------------------------------------
     def receiver(self, tenant: str, name: str) -> Any:
@@ -111,7 +117,7 @@ class Deliverer:
         return configs[notification.integration]
 
     def channel(self, kind: str, config: Any, tenant: str) -> Channel:
-        session = self.session if self.session_for is None else self.session_for(tenant)
+        session = self.session if self.sessions is None else self.sessions.for_tenant(tenant)
         return CHANNELS[kind](config, session)
 
     def breaker(self, destination: str) -> CircuitBreaker:

@@ -24,7 +24,8 @@ def build_deliverer(
 ) -> Deliverer:
     """A Deliverer for the config's receivers (or ``receivers``: a lookup by tenant and
     name, for per-tenant configs) under its `delivery:` policy, sending through
-    ``session`` (which belongs to the running loop: build it inside that loop).
+    ``session`` (which belongs to the running loop: build it inside that loop;
+    ``close()`` the Deliverer when done with it).
 
     ``set_by_tenant(tenant)``: whether the tenant's receivers are its own (set through
     the API); their destinations are checked against ``outbound:``, and so are every
@@ -37,4 +38,4 @@ def build_deliverer(
         return outbound.check_operator_receivers or own
 
     sessions = OutboundSessions(session, outbound.policy(), checked)
-    return Deliverer(lookup, session, config.delivery.policy(), session_for=sessions.for_tenant)
+    return Deliverer(lookup, session, config.delivery.policy(), sessions=sessions)

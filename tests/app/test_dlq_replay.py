@@ -244,7 +244,9 @@ async def test_replay_does_not_send_what_the_outbound_policy_refused(receiver):
     alert = Alert(tenant="acme", labels={"alertname": "Probe"}, starts_at=now)
     n = Notification("n-1", "acme", "hook", "webhook", 0, "{}:{}", {}, [alert.to_webhook(now)])
     async with aiohttp.ClientSession() as session:
-        own = await build_deliverer(config, session, set_by_tenant=lambda t: True).deliver(n)
+        deliverer = build_deliverer(config, session, set_by_tenant=lambda t: True)
+        own = await deliverer.deliver(n)
+        await deliverer.close()
     refused = own.dead_letter
     assert refused and "refused by the outbound policy" in refused["last_error"]
     other = {**refused, "notification": {**refused["notification"], "tenant": "globex"}}

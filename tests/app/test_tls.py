@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import eventually
 
 from app.config_cli import call
+from tests.conftest import eventually
 from tests.tls_certs import CA, Pair
 
 PIPELINES = """

@@ -25,7 +25,7 @@ ONE_TRY = DeliveryPolicy(retry=RetryPolicy(initial=0.05, max_delay=0.1, budget=2
 def deliverer(url: str, session, policy: DestinationPolicy, tenant_set: bool) -> Deliverer:
     sessions = OutboundSessions(session, policy, lambda tenant: tenant_set)
     receivers = {"ops": Receiver(name="ops", webhook_configs=[{"url": url}])}
-    return Deliverer(receivers, session, ONE_TRY, session_for=sessions.for_tenant)
+    return Deliverer(receivers, session, ONE_TRY, sessions=sessions)
 
 
 async def refused(url: str, session) -> str:
@@ -36,7 +36,7 @@ async def refused(url: str, session) -> str:
         assert receipt.dead_letter and receipt.dead_letter["reason"] == "rejected"
         return receipt.last_error
     finally:
-        await d.session_for.__self__.close()  # type: ignore[union-attr]
+        await d.close()
 
 
 async def test_tenant_receivers_at_internal_addresses_are_refused(peer, session):
@@ -61,7 +61,7 @@ async def test_redirect_to_a_refused_address_is_refused(peer, session):
     policy = DestinationPolicy(allow=["127.0.0.1/32"])
     d = deliverer(p.url(), session, policy, tenant_set=True)
     receipt = await d.deliver(make_notification())
-    await d.session_for.__self__.close()  # type: ignore[union-attr]
+    await d.close()
     assert receipt.status == "dead" and "127.0.0.2 is loopback" in receipt.last_error
     assert len(p.requests) == 1 and target.requests == []
 
@@ -70,7 +70,7 @@ async def test_allowed_network_and_operator_receivers_are_delivered(peer, sessio
     p = await peer()
     allowed = deliverer(p.url(), session, DestinationPolicy(allow=["127.0.0.0/8"]), True)
     assert (await allowed.deliver(make_notification(id="a"))).status == "delivered"
-    await allowed.session_for.__self__.close()  # type: ignore[union-attr]
+    await allowed.close()
     operator = deliverer(p.url(), session, DestinationPolicy(), tenant_set=False)
     assert (await operator.deliver(make_notification(id="b"))).status == "delivered"
     assert [r["json"]["alerts"][0]["labels"]["alertname"] for r in p.requests] == ["HighCPU"] * 2
@@ -95,7 +95,7 @@ outbound: {{check_operator_receivers: %s, allow: [%s]}}
         d = build_deliverer(config, session, set_by_tenant=own.__contains__)
         n = dataclasses.replace(make_notification(id=f"{check}-{tenant}"), tenant=tenant)
         receipt = await d.deliver(n)
-        await d.session_for.__self__.close()  # type: ignore[union-attr]
+        await d.close()
         assert receipt.status == want, (check, allow, tenant, receipt.last_error)
 
 
@@ -125,7 +125,7 @@ async def test_tenant_smtp_smarthost_is_checked_too(session):
         receipts = []
         for allow in ([], ["127.0.0.1"]):
             sessions = OutboundSessions(session, DestinationPolicy(allow=allow), lambda t: True)
-            d = Deliverer(receivers, session, ONE_TRY, session_for=sessions.for_tenant)
+            d = Deliverer(receivers, session, ONE_TRY, sessions=sessions)
             receipts.append(
                 await d.deliver(make_notification(channel="email", id=f"mail-{len(allow)}"))
             )
