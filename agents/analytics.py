@@ -9,10 +9,11 @@ alert's episode for SLA reports and recommendations.
 
 Durability as on the alert path: an input record's effect is staged in the
 ``analytics`` table and written by the same batch commit as the next offset this agent
-expects from that input partition, both in partition p of the one table, so one
+expects from that input partition, both in partition p of the one table, so one local
 RocksDB WriteBatch holds them: a kill -9 loses the record's effect and its offset
 together (the record is read again) or keeps both (a re-delivery is skipped by
-offset). Records the consumer skipped are read back (``agents/continuity.py``).
+offset). Records the consumer skipped are read back (``agents/continuity.py``). The
+changelog carries them as separate records (docs/analytics.md, Limits).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ GC_EVERY = 600.0
 
 
 class Analytics:
-    """The analytics state of the partitions this worker owns: one owner, built in
-    ``app/worker.py``, read by the views of ``app/api_analytics.py``."""
+    """The analytics state of the partitions this worker owns: one owner, built from
+    the config by ``app/api_analytics.start`` and read by its views."""
 
     def __init__(
         self,
@@ -173,6 +174,7 @@ def register(
             message = event.message
             partition = message.partition
             expected = store.get(partition, name)
+            rejects: list[tuple[bytes | None, list[tuple[Any, str]]]] = []
             for r in await guard.records(name, message):
                 if expected is not None and r.offset < expected:
                     continue  # handled before a restart
@@ -180,12 +182,17 @@ def register(
                 try:
                     items = decode_batch(r.value)
                 except WireError as exc:
-                    await dead_letters(f"analytics.{kind}", r.key, [raw_reject(r.value, str(exc))])
+                    rejects.append((r.key, [raw_reject(r.value, str(exc))]))
                     continue
-                bad = analytics.apply(partition, kind, tenant, items, message.timestamp)
-                await dead_letters(f"analytics.{kind}", r.key, bad)
+                rejects.append(
+                    (r.key, analytics.apply(partition, kind, tenant, items, message.timestamp))
+                )
+            # no await between the staged effects and their offset: another agent's
+            # commit must not write the one without the other
             guard.handled(name, partition, message.offset)
             analytics.checkpoint.commit_batch()
+            for key, bad in rejects:
+                await dead_letters(f"analytics.{kind}", key, bad)
 
         async def process(stream: Any, handle: Any = handle) -> None:
             async for event in stream.events():
