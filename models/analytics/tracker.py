@@ -192,8 +192,8 @@ class Batch:
             s.add("resolved")
             s.ttr.add(at - st["fired"])
         self._write(episode_key(tenant, fp, st["fired"]), st)
-        if st.get("group_key"):
-            gkey = group_key_of(tenant, st["group_key"])
+        for gk in st.get("groups") or ():
+            gkey = group_key_of(tenant, gk)
             members = [m for m in self._read(gkey) or [] if m != fp]
             self._write(gkey, members or None)
 
@@ -207,13 +207,16 @@ class Batch:
             if st is None or st.get("resolved") is not None:
                 continue
             touched.append(st)
-            if st.get("receiver"):
+            groups = st.get("groups") or []
+            if gk in groups:
                 continue
-            st = {**st, "receiver": receiver, "route": route_of(gk), "group_key": gk}
-            self._write(key, st)
-            self.count(tenant, at, [("receiver", receiver), ("route", st["route"])], "fired")
-            gkey = group_key_of(tenant, gk)
+            gkey = group_key_of(tenant, gk)  # every group it is in: an ack of any covers it
             self._write(gkey, [*(self._read(gkey) or []), fp])
+            st = {**st, "groups": [*groups, gk]}
+            if not st.get("receiver"):  # the first route that notified it owns it
+                st.update(receiver=receiver, route=route_of(gk), group_key=gk)
+                self.count(tenant, at, [("receiver", receiver), ("route", st["route"])], "fired")
+            self._write(key, st)
         if not touched:
             return
         dims = {("tenant", ""), ("receiver", receiver), ("route", route_of(gk))}

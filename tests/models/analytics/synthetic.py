@@ -13,7 +13,7 @@ import orjson
 from models.analytics.spec import AnalyticsSpec
 from models.analytics.tracker import Batch
 
-T0 = 1_795_000_000.0  # a Tuesday, 2026-11-17 (UTC)
+T0 = 1_795_000_000.0  # Wednesday 2026-11-18 11:06:40 UTC: within business hours
 
 
 class DictStore:

@@ -111,3 +111,34 @@ def test_cover_uses_days_inside_and_hours_at_the_edges():
     assert [r for r, _ in got] == ["h"] * 21 + ["d"] + ["h"] * 2
     starts = [s for _, s in got]
     assert starts == sorted(starts)
+
+
+def test_an_ack_of_a_group_covers_its_open_alerts_in_every_route_once():
+    store = DictStore()
+    db, pager = '{}/{team="db"}:{alertname="Down"}', '{}/{sev="page"}:{alertname="Down"}'
+
+    def fire(fp: str, t: float) -> dict:
+        labels = {"alertname": "Down"}
+        return {"kind": "alert", "fingerprint": fp, "status": "firing", "at": t, "labels": labels}
+
+    def note(gk: str, receiver: str, fps: list[str], t: float) -> dict:
+        return {"kind": "notification", "group_key": gk, "receiver": receiver,
+                "new_firing": fps, "at": t}  # fmt: skip
+
+    events = [
+        fire("a", T0), fire("b", T0 + 10), fire("c", T0 + 20),
+        note(db, "db", ["a", "b", "c"], T0 + 30),
+        note(pager, "pager", ["a", "b"], T0 + 31),  # a second route (continue: true)
+        {"kind": "alert", "fingerprint": "c", "status": "resolved", "at": T0 + 40},
+        {"kind": "action", "op": "ack", "group_keys": [pager], "at": T0 + 100},
+        {"kind": "escalation", "action": "acknowledged", "group_key": db, "policy": "p",
+         "at": T0 + 200},  # the same alerts again: no second ack
+    ]  # fmt: skip
+    store.feed("acme", events, SPEC)
+    rows = {r["receiver"]: r for r in query.combine("receiver", query.local_rows(
+        store.scan, "acme", "receiver", T0, T0 + HOUR))}  # fmt: skip
+    # alerts count for the first receiver that was told; both were interrupted
+    assert (rows["db"]["fired"], rows["pager"]["fired"]) == (3, 0)
+    assert rows["db"]["acknowledged"] == 2  # a, b once each: c had resolved
+    assert rows["db"]["time_to_acknowledge"]["max"] == pytest.approx(100)  # a, fired at T0
+    assert rows["db"]["interruptions_in_hours"] == rows["pager"]["interruptions_in_hours"] == 1
