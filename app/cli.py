@@ -95,6 +95,9 @@ def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
     limit_malloc_arenas()
     env = worker_env(args)
     os.environ.update(env)
+    from app.settings import reread
+
+    reread()  # the flags are in the environment now
     from app.config.loader import ConfigError
     from app.config.tenants import load_all
 

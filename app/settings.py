@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,4 +163,16 @@ def bootstrap_servers(broker: str) -> str:
     return ",".join(p.strip().removeprefix("kafka://") for p in parts if p.strip())
 
 
-settings = Settings.from_env()
+def reread() -> Settings:
+    """Read the environment again: the CLI puts its flags there after this module was
+    imported, before the worker's modules import ``settings``."""
+    global settings
+    settings = Settings.from_env()
+    return settings
+
+
+try:
+    settings = Settings.from_env()
+except ValueError as exc:  # a bad ALERTSTREAM_* value: the reason and exit 2, no traceback
+    print(f"alertstream: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
