@@ -167,6 +167,10 @@ class KeyStore(Protocol):
         """Write (key, value or None for a tombstone) records durably, or raise."""
         ...
 
+    def read_all(self, apply: Callable[[bytes | None, bytes | None], Any]) -> int:
+        """Every record, in order per key, up to the end the store has now; how many."""
+        ...
+
 
 @dataclass(slots=True)
 class DataKey:
@@ -226,6 +230,7 @@ class Rotation:
     rewrapped: int
     unavailable: tuple[str, ...] = ()
     retired: bool = False  # the older KEKs were dropped from the keyring
+    shredded: int = 0  # keys shredded while they were being re-wrapped (tombstoned again)
 
 
 class DataProtection:
@@ -264,10 +269,11 @@ class DataProtection:
                 self._forget(dk_id)
                 self._shredded.add(dk_id)
                 return
+            if dk_id in self._shredded:
+                return  # a re-wrap that raced with the shred: ids are never reused
             known = self._keys.get(dk_id)
             if known is not None and known.tenant == incoming.tenant:
                 incoming.plain = known.plain  # re-wrapped: the key itself is the same
-            self._shredded.discard(dk_id)
             self._keys[dk_id] = incoming
             slot = (tenant, subject)
             newest = self._keys.get(self._current.get(slot, ""))
@@ -402,8 +408,16 @@ class DataProtection:
         return self.rewrap()
 
     def rewrap(self) -> Rotation:
-        """Every data key not wrapped under the current KEK, re-wrapped under it."""
+        """Every data key not wrapped under the current KEK, re-wrapped under it.
+
+        A shred racing with it must win: a re-wrap written after a key's tombstone would
+        outlive the tombstone under compaction and bring the key back.  So the store is
+        read to its end first (a key shredded by then is not re-wrapped), and again
+        after the re-wraps are written: a key whose tombstone came in between is
+        tombstoned again, after its re-wrap (readers ignore a re-wrap of a key they saw
+        shredded, so none uses it meanwhile)."""
         kek = self._keyring.load().current
+        self._store.read_all(self.apply)
         with self._lock:
             out: list[DataKey] = []
             unavailable: list[str] = []
@@ -417,11 +431,17 @@ class DataProtection:
                     continue
                 wrapped = envelope.wrap(kek.key, kek.id, dk.id, plain, dk.context())
                 out.append(replace(dk, kek=kek.id, wrapped=wrapped))
-            if out:
-                self._store.publish([(dk.record_key(), dk.to_wire()) for dk in out])
-            for dk in out:
-                self.apply(dk.record_key(), dk.to_wire())
-        return Rotation(kek.id, len(out), tuple(unavailable))
+        if not out:
+            return Rotation(kek.id, 0, tuple(unavailable))
+        self._store.publish([(dk.record_key(), dk.to_wire()) for dk in out])
+        for dk in out:
+            self.apply(dk.record_key(), dk.to_wire())
+        self._store.read_all(self.apply)
+        with self._lock:
+            raced = [dk for dk in out if dk.id in self._shredded]
+        if raced:
+            self._store.publish([(dk.record_key(), None) for dk in raced])
+        return Rotation(kek.id, len(out) - len(raced), tuple(unavailable), shredded=len(raced))
 
     # --- reporting -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -26,6 +26,11 @@ class Topic:
     def publish(self, records):
         self.records += list(records)
 
+    def read_all(self, apply):
+        for k, v in list(self.records):
+            apply(k, v)
+        return len(self.records)
+
     def compacted(self) -> list[tuple[bytes, bytes | None]]:
         """What compaction (with tombstones removed) leaves."""
         last = dict(self.records)
@@ -232,3 +237,63 @@ def test_retiring_old_keks_makes_a_shredded_keys_old_records_useless(shared):
     with pytest.raises(KeyUnavailable, match="not in the keyring"):
         replayed.unseal(alice)
     assert replayed.unseal(kept) == b"tenant's"
+
+
+# --- rotation racing with erasure -----------------------------------------------------------
+def test_a_key_shredded_before_the_rotation_reads_the_topic_is_not_rewrapped(shared):
+    """The rotating process read the topic before the shred; it reads it again first."""
+    keyring, topic = shared
+    worker = process(keyring, topic)
+    blob = worker.seal("acme", b"alice's")
+    cli = process(keyring, topic)  # has read acme's key
+    worker.shred("acme")
+    done = cli.rotate(now=3000.0)
+    assert (done.rewrapped, done.shredded) == (0, 0)
+    assert topic.records[-1][1] is None  # the tombstone is still the last word
+    for reader in (cli, process(keyring, topic), process(keyring, topic, topic.compacted())):
+        with pytest.raises(KeyUnavailable):
+            reader.unseal(blob)
+
+
+class RacingTopic(Topic):
+    """The shred lands between the rotation's read of the topic and its re-wraps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before_rewraps = None
+
+    def publish(self, records):
+        records = list(records)
+        if self.before_rewraps and all(v is not None for _, v in records):
+            race, self.before_rewraps = self.before_rewraps, None
+            race()
+        super().publish(records)
+
+
+def test_a_shred_landing_before_the_rewraps_is_tombstoned_again_after_them():
+    keyring, topic = SharedKeyring(), RacingTopic()
+    worker = process(keyring, topic)
+    gone, kept = worker.seal("acme", b"alice's"), worker.seal("beta", b"beta's")
+    follower = process(keyring, topic)
+    cli = process(keyring, topic)
+    topic.before_rewraps = lambda: worker.shred("acme")
+    done = cli.rotate(now=3000.0)
+    assert (done.rewrapped, done.shredded) == (1, 1)
+    acme = envelope.header(gone).data_key_id
+    last = dict(topic.records)
+    assert [v for k, v in last.items() if acme in k.decode()] == [None]  # tombstone last
+    # the re-wrap sits between two tombstones on the log: a follower applying it in
+    # order ignores it, and so does anyone reading the log or its compaction later
+    for k, v in topic.records[2:-1]:  # the first tombstone and the re-wraps, not the last
+        follower.apply(k, v)
+    for reader in (
+        follower,
+        cli,
+        process(keyring, topic),
+        process(keyring, topic, topic.compacted()),
+    ):
+        with pytest.raises(KeyUnavailable):
+            reader.unseal(gone)
+        assert reader.unseal(kept) == b"beta's"
+    keyring.keyring = keyring.keyring.retired()  # the old KEK gone: beta's key re-wrapped
+    assert process(keyring, topic, topic.compacted()).unseal(kept) == b"beta's"
