@@ -48,13 +48,13 @@ from confluent_kafka import (
 
 from app.config.deliverer import build_deliverer
 from app.config.schema import PipelinesConfig
-from app.settings import bootstrap_servers, security_config
 from channels.outbound import REFUSED
 from channels.receipt import Receipt
 from models.dead_letter import NOTIFICATIONS, SEALED_FIELDS, dead_letter, undelivered
 from models.durations import format_duration
 from models.protection.fields import SEALED, open_fields, seal_fields
 from models.protection.keyring import DataProtection, KeyUnavailable, SealError, Shredded
+from tables.kafka_clients import client_config
 
 EXIT_FAILED = 1
 
@@ -80,16 +80,6 @@ class ReplayPlan:
     keep: list[dict[str, Any]] = field(default_factory=list)  # not selected: written back
     listed: list[dict[str, Any]] = field(default_factory=list)  # other sources: shown only
     duplicates: int = 0
-
-
-def kafka_config(broker: str, credentials: str) -> dict[str, Any]:
-    """librdkafka settings for the replay's clients.  librdkafka's own log lines are off:
-    the replay reports what failed itself, once, on stderr."""
-    return {
-        "bootstrap.servers": bootstrap_servers(broker),
-        **security_config(credentials),
-        "log_level": 0,
-    }
 
 
 def read_dead_letters(consumer: Consumer, topic: str, timeout: float) -> DeadLetters:
@@ -272,7 +262,7 @@ class DlqReplay:
         some still fail, or when `dlq` could not be read or written (said on stderr)."""
         consumer = Consumer(
             {
-                **kafka_config(self.broker, self.credentials),
+                **client_config(self.broker, self.credentials),
                 "group.id": self.group,
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
@@ -324,7 +314,7 @@ class DlqReplay:
             if r.dead_letter
         ]
         if again or plan.keep:
-            producer = Producer(kafka_config(self.broker, self.credentials))
+            producer = Producer(client_config(self.broker, self.credentials))
             write_back(producer, self.topic, again + plan.keep, self.timeout, self._keys())
         try:
             consumer.commit(offsets=read.ends, asynchronous=False)

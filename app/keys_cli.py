@@ -31,7 +31,8 @@ from models.protection import envelope
 from models.protection.fields import SEALED
 from models.protection.keyring import DataProtection, KeyringReadOnly
 
-SCANNED = ("dlq", "notifications.receipts")  # the pipeline's topics with sealed fields
+# the pipeline's topics with sealed fields (audit requests and entries: who, from where)
+SCANNED = ("dlq", "notifications.receipts", "audit.requests", "audit")
 SCANNED_TABLES = ("subjects",)  # tables whose changelogs hold sealed values (GDPR mappings)
 EXIT_FAILED = 1
 
@@ -50,7 +51,8 @@ def register(sub: Any) -> None:
 def command(args: argparse.Namespace) -> int:
     # the keys' store imports the Faust app: only when a keys command runs
     from app.cli import worker_env
-    from tables.keys import KeyringError, KeyStoreError, open_protection
+    from tables.kafka_clients import TopicError
+    from tables.keys import KeyringError, open_protection
 
     settings = Settings.from_env(worker_env(args))
     try:
@@ -61,7 +63,7 @@ def command(args: argparse.Namespace) -> int:
             done = protection.rotate(retire=args.retire)
         else:
             done = protection.rewrap()
-    except (KeyringError, KeyStoreError, KeyringReadOnly, ValueError) as exc:
+    except (KeyringError, TopicError, KeyringReadOnly, ValueError) as exc:
         print(f"keys {args.action}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"current KEK {done.kek_id}: {done.rewrapped} data keys re-wrapped")
@@ -78,8 +80,9 @@ def command(args: argparse.Namespace) -> int:
 
 def sealed_counts(settings: Settings, timeout: float) -> dict[str, Counter[tuple[str, str]]]:
     """topic -> (KEK id, data key id) -> how many sealed values its records hold."""
-    from tables.keys import client_config, read_to_end
+    from tables.kafka_clients import client_config, read_to_end
 
+    client = client_config(settings.broker, settings.broker_credentials)
     found: dict[str, Counter[tuple[str, str]]] = {}
     topics = [settings.topic_prefix + name for name in SCANNED]
     topics += [f"{settings.app_id}-{table}-changelog" for table in SCANNED_TABLES]  # Faust's
@@ -91,7 +94,7 @@ def sealed_counts(settings: Settings, timeout: float) -> dict[str, Counter[tuple
                 head = envelope.header(blob)
                 counts[(head.kek_id, head.data_key_id)] += 1
 
-        read_to_end(client_config(settings), topic, count, timeout)
+        read_to_end(client, topic, count, timeout)
         found[topic] = counts
     return found
 

@@ -18,28 +18,19 @@ Plaintext data keys are kept only in memory (``DataProtection``'s cache), never 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from app.settings import Settings, bootstrap_servers, security_config
+from app.settings import Settings
 from models.protection.keyring import DataProtection, Keyring, KeyringReadOnly
+from tables.kafka_clients import TopicError, client_config, read_to_end
+from tables.private_files import PrivateFileError, create_once, locked, write_private
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +39,11 @@ KEYRING_ENV = "ALERTSTREAM_KEYRING_JSON"
 COMPACTED = {"cleanup.policy": "compact"}
 
 
-class KeyringError(Exception):
-    """The keyring cannot be read or written (path and reason in the message)."""
+KeyringError = PrivateFileError  # the keyring cannot be read or written (path and reason)
 
 
-class KeyStoreError(Exception):
-    """The keys topic could not be written or read to its end."""
+class KeyStoreError(TopicError):
+    """The keys topic could not be written (reading it raises TopicError)."""
 
 
 class KeyringFile:
@@ -65,14 +55,9 @@ class KeyringFile:
         self._keyring: Keyring | None = None
 
     def load(self) -> Keyring:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            with self._locked():
-                if not self.path.exists():
-                    self._write(Keyring.new(time.time()))
-                    log.warning("created the keyring %s (mode 0600)", self.path)
-            st = self.path.stat()
+        if create_once(self.path, lambda: Keyring.new(time.time()).to_json()):
+            log.warning("created the keyring %s (mode 0600)", self.path)
+        st = self.path.stat()
         seen = (st.st_ino, st.st_mtime_ns, st.st_size)
         if self._keyring is None or seen != self._seen:
             self._keyring, self._seen = self._read(), seen
@@ -81,20 +66,20 @@ class KeyringFile:
         return self._keyring
 
     def rotate(self, now: float, older_than: float | None = None) -> Keyring | None:
-        with self._locked():
+        with locked(self.path):
             current = self._read() if self.path.exists() else Keyring.new(now)
             if older_than is not None and now - current.current.created < older_than:
                 return None
             rotated = current.rotated(now)
-            self._write(rotated)
+            write_private(self.path, rotated.to_json())
         return self.load()
 
     def retire(self, current: str) -> Keyring:
-        with self._locked():
+        with locked(self.path):
             keyring = self._read()
             if keyring.current.id != current:
                 raise ValueError(f"{current} is no longer the current KEK: nothing retired")
-            self._write(keyring.retired())
+            write_private(self.path, keyring.retired().to_json())
         return self.load()
 
     def _read(self) -> Keyring:
@@ -102,35 +87,6 @@ class KeyringFile:
             return Keyring.from_json(self.path.read_bytes())
         except (OSError, ValueError) as exc:
             raise KeyringError(f"{self.path}: {exc}") from None
-
-    def _write(self, keyring: Keyring) -> None:
-        """Atomically: a new file (0600) renamed over the old one."""
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(keyring.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise KeyringError(f"{self.path}: cannot write: {exc.strerror}") from None
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock = self.path.with_name(self.path.name + ".lock")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise KeyringError(f"{lock}: cannot lock: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
 
 class EnvKeyring:
@@ -172,7 +128,7 @@ class KeysTopic:
         self.topic = settings.topic_prefix + TOPIC
         self.partitions = settings.partitions
         self.timeout = timeout
-        self._client = client_config(settings)
+        self._client = client_config(settings.broker, settings.broker_credentials)
         self._producer: Producer | None = None
 
     def publish(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
@@ -210,58 +166,6 @@ class KeysTopic:
                     raise KeyStoreError(f"{self.topic}: cannot create: {exc}") from exc
 
 
-def client_config(settings: Settings) -> dict[str, Any]:
-    """librdkafka settings of the keys' clients (and of commands that scan topics)."""
-    return {
-        "bootstrap.servers": bootstrap_servers(settings.broker),
-        **security_config(settings.broker_credentials),
-        "log_level": 0,
-    }
-
-
-def read_to_end(
-    client: dict[str, Any],
-    topic: str,
-    apply: Callable[[bytes | None, bytes | None], Any],
-    timeout: float,
-) -> int:
-    """Every record of ``topic`` (key, value), in order per partition, up to each
-    partition's end, without a consumer group; how many.  A missing topic has none."""
-    consumer = Consumer(
-        {
-            **client,
-            "group.id": f"reader-{uuid.uuid4().hex[:8]}",  # never committed
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 50,
-        }
-    )
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            return 0
-        parts = sorted(meta.partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-        done: set[int] = set()
-        count = 0
-        deadline = time.monotonic() + timeout
-        while len(done) < len(parts):
-            if time.monotonic() > deadline:
-                raise KeyStoreError(f"{topic}: not read to its end in {timeout:.0f} s")
-            msg = consumer.poll(0.2)
-            if msg is None:
-                continue
-            if msg.error() is not None:
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    done.add(msg.partition())
-                continue
-            apply(msg.key(), msg.value())
-            count += 1
-        return count
-    finally:
-        consumer.close()
-
-
 def worker_protection(settings: Settings) -> DataProtection:
     """The worker's DataProtection: the keyring is read (or created) on first use; the
     keys topic is fed to it by ``agents/keys.py``."""
@@ -270,7 +174,7 @@ def worker_protection(settings: Settings) -> DataProtection:
 
 def open_protection(settings: Settings, timeout: float = 30.0) -> DataProtection:
     """A DataProtection for a command: the keyring loaded and the whole keys topic read.
-    KeyringError or KeyStoreError when either cannot be."""
+    KeyringError or TopicError when either cannot be."""
     protection = DataProtection(keyring_source(settings), KeysTopic(settings, timeout))
     protection.status()  # loads (or creates) the keyring now: its errors come first
     KeysTopic(settings, timeout).read_all(protection.apply)

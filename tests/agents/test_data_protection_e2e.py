@@ -21,7 +21,8 @@ from benchmarks.peers import WebhookReceiver
 from models.dead_letter import undelivered
 from models.protection import envelope
 from models.protection.fields import SEALED, open_fields
-from tables.keys import client_config, open_protection, read_to_end
+from tables.kafka_clients import client_config, read_to_end
+from tables.keys import open_protection
 from tests.conftest import eventually
 
 PASSWORD = "pw-Tr0ub4dor-3"
@@ -68,7 +69,7 @@ def raw_records(settings: Settings, name: str) -> list[Record]:
     """Every (key, value) of a topic, as the broker holds it (no decoding)."""
     out: list[Record] = []
     read_to_end(
-        client_config(settings),
+        client_config(settings.broker, settings.broker_credentials),
         settings.topic_prefix + name,
         lambda k, v: out.append((k or b"", v or b"")),
         20,
