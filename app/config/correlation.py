@@ -124,12 +124,15 @@ class LearnedConfig(_Model):
     enabled: bool = True
     min_score: float = Field(default=0.5, ge=0.0)
     window: Duration = 60.0  # of the learned links, and of the join on them
-    max_age: Duration = 3600.0
+    max_age: Duration = 300.0  # of an incident learned links join to (they chain)
     min_alerts: int = Field(default=2, ge=1)
+    max_hops: int = Field(default=1, ge=0, description="incident radius in topology links")
     source_labels: list[str] = ["device", "instance", "host", "node", "pod", "service"]
 
     def to_join(self) -> LearnedJoin:
-        return LearnedJoin(self.min_score, self.window, self.max_age, self.min_alerts)
+        return LearnedJoin(
+            self.min_score, self.window, self.max_age, self.min_alerts, max_hops=self.max_hops
+        )
 
 
 class CorrelationConfig(_Model):

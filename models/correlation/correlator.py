@@ -13,8 +13,11 @@ For a newly firing alert, in order:
 2. **learned links** (when a learner is configured): among the few incidents most
    recently active on the alert's source (or, with a topology, a neighbouring node),
    the one with the strongest learned link between one of its kinds there and the
-   alert's kind, if that score reaches ``min_score`` within ``window``; the learner
-   itself learns only from alerts on the same or neighbouring sources;
+   alert's kind, if that score reaches ``min_score`` within ``window``, the incident is
+   younger than ``max_age`` and (with a topology) the alert's source is at most
+   ``max_hops`` links from the incident's first source — links chain, so without these
+   bounds one incident drifts across a busy network for as long as alerts keep coming;
+   the learner itself learns only from alerts on the same or neighbouring sources;
 3. else a new candidate incident.
 
 A resolved alert only updates its incident's counts.  Every firing alert also teaches
@@ -102,8 +105,9 @@ class LearnedJoin:
 
     min_score: float = 0.5
     window: float = 60.0  # also the learner's co-occurrence window
-    max_age: float = 3600.0
+    max_age: float = 300.0  # links chain: a few windows, then a new incident
     min_alerts: int = 2
+    max_hops: int = 1  # radius around the incident's first source (with a topology)
     recent: int = 4  # incidents looked at per source, most recently active first
     max_kinds: int = 8  # kinds of an incident on a source looked at, most recent first
 
@@ -498,6 +502,8 @@ class Correlator:
                 inc = self.incidents.get(iid)
                 if inc is None or not inc.alive or t - inc.started_at > cfg.max_age:
                     continue
+                if not self._within_reach(inc, source, cfg.max_hops):
+                    continue
                 for other, at in seen.kinds.items():
                     if t - at > cfg.window:
                         continue
@@ -507,6 +513,13 @@ class Correlator:
                     if score >= cfg.min_score and (best is None or score > (best.score or 0.0)):
                         best = Joined(inc, LEARNED, cause, round(score, 4))
         return best
+
+    def _within_reach(self, inc: Incident, source: str, hops: int) -> bool:
+        """The source is at most ``hops`` topology links from the incident's first one."""
+        if self.topology is None or not source or not inc.members:
+            return True
+        origin = self.source(next(iter(inc.members.values())).labels)
+        return origin is None or self.topology.within(inc.tenant, origin, source, hops)
 
     def _touch(self, inc: Incident, fp: str) -> None:
         self.dirty.add(inc.id)

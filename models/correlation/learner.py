@@ -20,7 +20,9 @@ Hawkes fit, see 3. below):
 * ``first[i, j]``: pairs (an ``i`` alert, a ``j`` alert) near each other where ``i``
   started strictly first.
 
-and, per source, how many alerts of each kind it raised.  The graph is read from these
+and, per kind, how many of its alerts were *spontaneous* (``alone``: no alert of another
+kind within the window before it, in arrival order, on the same or a neighbouring
+source), and, per source, how many alerts of each kind it raised.  The graph is read from these
 with tests at significance levels rather than tuned thresholds:
 
 1. **Link** (skeleton): if kinds were independent Poisson streams at their observed
@@ -28,14 +30,27 @@ with tests at significance levels rather than tuned thresholds:
    probability ``1 - exp(-2 window rate_i(near source))``.  The pair is linked when the
    observed count exceeds that expectation at family-wise level ``alpha`` (Bonferroni
    over the pairs), seen from both kinds.
-2. **Direction**: a one-sided sign test on ``first``.  If one kind comes first
-   significantly more often (level ``direction_alpha``) only that direction is kept;
-   otherwise both are (the data cannot tell, and dropping a true link costs recall).
-3. **Direct**: an online Hawkes fit (``models/correlation/hawkes.py``) attributes each
-   alert to its likely parent.  A link whose co-occurrence the fit explains by other
-   causes (a common cause of both kinds, or a chain through a third) is dropped: at
-   least ``direct_share`` of the excess co-occurrence must be attributed to ``i``.
-   ``direct_share=0`` keeps indirect links as well.
+2. **Direction**, two tests at level ``direction_alpha``, the first that speaks decides:
+
+   a. *Exogeneity* (per kind, a two-proportion test on ``alone``): in a Hawkes process a
+      cause's alerts are mostly background — they start with nothing else going on —
+      while an effect's mostly follow another alert.  If ``j`` starts spontaneously
+      significantly more often than ``i``, no ``i -> j``; if ``i`` does more than ``j``,
+      ``i -> j`` only.  It pools every alert of the two kinds, so it still speaks when
+      alerts start in the same second or in bursts where the pairwise order is noise.
+   b. *Order* (per pair, a one-sided sign test on ``first``): if ``j`` comes first
+      significantly more often, no ``i -> j``.
+
+   If neither speaks both directions are kept (the data cannot tell, and dropping a
+   true link costs recall).
+3. **Direct** (off by default): an online Hawkes fit (``models/correlation/hawkes.py``)
+   attributes each alert to its likely parent.  With ``direct_share > 0`` a link whose
+   co-occurrence the fit explains by other causes (a common cause of both kinds, or a
+   chain through a third) is dropped: at least ``direct_share`` of the excess
+   co-occurrence must be attributed to ``i``.  Off by default because causal graphs of
+   real alarms are dense (expert graphs link 45-50% of the pairs), so an indirect link
+   is often a direct one too: measured on the 18V set with the tests above, the pruning
+   cost more recall than it gained precision (docs/correlation.md).
 
 The score of an edge is the share of the effect's co-occurrences with the cause that
 the base rates do not explain, ``1 - expected / observed`` (0..1).  Bounded memory:
@@ -54,10 +69,11 @@ from typing import Any
 import numpy as np
 
 from models.correlation.hawkes import HawkesAttribution
-from models.correlation.significance import poisson_sf, sign_test_sf
+from models.correlation.significance import poisson_sf, sign_test_sf, two_proportion_sf
 from models.correlation.topology import undirected
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+READ_VERSIONS = (1, 2)  # a version-1 state has no ``alone``: exogeneity starts from 0
 
 
 class _Recent:
@@ -80,7 +96,7 @@ class CausalLearner:
         alpha: float = 0.01,
         direction_alpha: float = 0.05,
         neighbours: Mapping[str, Iterable[str]] | None = None,
-        direct_share: float = 0.05,
+        direct_share: float = 0.0,
         max_kinds: int = 256,
         max_sources: int = 10_000,
         max_buffer: int = 256,
@@ -106,6 +122,7 @@ class CausalLearner:
         self.names: list[str] = []
         self.near = np.zeros((0, 0))
         self.first = np.zeros((0, 0))
+        self.alone = np.zeros(0)  # per kind: alerts with no other kind just before them
         self.per_source: OrderedDict[str, dict[int, int]] = OrderedDict()
         self.recent: dict[str, deque[_Recent]] = {}
         self.t_first: float | None = None
@@ -164,6 +181,8 @@ class CausalLearner:
                     first[j, k] += 1
                 elif b.t > t:
                     first[k, j] += 1
+        if all(p == k for p in parents):
+            self.alone[k] += 1
         counts = self.per_source.get(src)
         elapsed = max(t - self.t_first, self.window)
         self.hawkes.learn_one(k, parents, (counts or {}).get(k, 0) / elapsed)
@@ -192,6 +211,7 @@ class CausalLearner:
             size = max(8, 2 * self.near.shape[0])
             self.near = _grown(self.near, size)
             self.first = _grown(self.first, size)
+            self.alone = np.concatenate([self.alone, np.zeros(size - len(self.alone))])
             self.hawkes.grow(size)
         return k
 
@@ -258,9 +278,15 @@ class CausalLearner:
             ):
                 linked[i, j] = linked[j, i] = True
         direct = self.hawkes.attributed[:n, :n]
+        alone, total = self.alone[:n], self.hawkes.count[:n]
         for i, j in zip(*np.nonzero(linked), strict=True):
+            if two_proportion_sf(alone[j], total[j], alone[i], total[i]) < self.direction_alpha:
+                continue  # j significantly more exogenous: no i -> j
+            exogenous = (
+                two_proportion_sf(alone[i], total[i], alone[j], total[j]) < self.direction_alpha
+            )
             ji = int(first[j, i])
-            if sign_test_sf(ji, ji + int(first[i, j])) < self.direction_alpha:
+            if not exogenous and sign_test_sf(ji, ji + int(first[i, j])) < self.direction_alpha:
                 continue  # j significantly first: no i -> j
             if direct[i, j] < self.direct_share * (near[i, j] - expected[i, j]):
                 continue  # the Hawkes fit explains the co-occurrence by other causes
@@ -345,6 +371,7 @@ class CausalLearner:
         n = len(self.names)
         return (
             2 * n * n
+            + n
             + sum(len(c) for c in self.per_source.values())
             + sum(len(b) for b in self.recent.values())
         )
@@ -367,6 +394,7 @@ class CausalLearner:
             "kinds": list(self.names),
             "near": self.near[:n, :n].astype(int).tolist(),
             "first": self.first[:n, :n].astype(int).tolist(),
+            "alone": self.alone[:n].astype(int).tolist(),
             "per_source": [[s, sorted(c.items())] for s, c in self.per_source.items()],
             "recent": [
                 [s, [[b.t, b.kind, sorted(b.seen)] for b in buf]] for s, buf in self.recent.items()
@@ -383,7 +411,7 @@ class CausalLearner:
     def from_state(
         cls, state: Mapping[str, Any], neighbours: Mapping[str, Iterable[str]] | None = None
     ) -> CausalLearner:
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in READ_VERSIONS:
             raise ValueError(f"unknown learner state version {state.get('version')!r}")
         learner = cls(neighbours=neighbours, **state["params"])
         for kind in state["kinds"]:
@@ -391,6 +419,7 @@ class CausalLearner:
         n = len(learner.names)
         learner.near[:n, :n] = np.array(state["near"], dtype=float).reshape(n, n)
         learner.first[:n, :n] = np.array(state["first"], dtype=float).reshape(n, n)
+        learner.alone[:n] = state.get("alone", [0] * n)
         for s, counts in state["per_source"]:
             learner.per_source[s] = {int(k): int(c) for k, c in counts}
         for s, buf in state["recent"]:

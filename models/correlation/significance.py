@@ -2,8 +2,9 @@
 
 The causal learner decides with significance levels rather than tuned thresholds, so it
 needs an upper-tail Poisson test (is a co-occurrence count above what the base rates
-explain?) and a one-sided sign test (does one kind come first more often than a fair
-coin says?).  Exact for the small counts where it matters; normal approximations with
+explain?), a one-sided sign test (does one kind come first more often than a fair
+coin says?) and a one-sided two-proportion test (does one kind start spontaneously
+more often than another?).  Exact for the small counts where it matters; normal approximations with
 a continuity correction above ``EXACT_LIMIT``, where they are accurate far below any
 level we test at.
 """
@@ -85,3 +86,15 @@ def sign_test_sf(k: int, n: int) -> float:
             for i in range(k, n + 1)
         ),
     )
+
+
+def two_proportion_sf(k1: float, n1: float, k2: float, n2: float) -> float:
+    """One-sided p-value that share ``k1/n1`` exceeds ``k2/n2`` by chance (pooled z-test;
+    1.0 when either count is empty or the pooled share is 0 or 1: no evidence)."""
+    if n1 <= 0 or n2 <= 0:
+        return 1.0
+    pooled = (k1 + k2) / (n1 + n2)
+    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if variance <= 0:
+        return 1.0
+    return normal_sf((k1 / n1 - k2 / n2) / math.sqrt(variance))

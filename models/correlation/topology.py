@@ -77,6 +77,21 @@ class Topology:
         """Same node or neighbours."""
         return a == b or b in self.neighbours(tenant, a)
 
+    def within(self, tenant: str, a: str, b: str, hops: int) -> bool:
+        """``b`` is at most ``hops`` links from ``a`` (breadth-first, stops at ``hops``)."""
+        if a == b:
+            return True
+        graph = self.tenants.get(tenant, self.default)
+        seen, frontier = {a}, {a}
+        for _ in range(hops):
+            frontier = {n for f in frontier for n in graph.get(f, EMPTY)} - seen
+            if b in frontier:
+                return True
+            if not frontier:
+                return False
+            seen |= frontier
+        return False
+
     def set_tenant(self, tenant: str, graph: Mapping[str, frozenset[str]] | None) -> None:
         """A tenant's own graph (from the topic); None goes back to the configured one."""
         if graph is None:

@@ -136,6 +136,38 @@ def test_learned_links_with_a_topology_need_neighbouring_sources():
     assert c.learn_one(alert("BgpFlap", 2, device="r2"), 0, 2) is inc
 
 
+def test_learned_joins_are_bounded_in_radius_and_age():
+    """Links chain: along a line of devices r0-r1-r2-... each alert is near the last, but
+    an incident stays within max_hops of its first device and max_age of its start."""
+    topo = Topology("device", undirected([(f"r{i}", f"r{i + 1}") for i in range(5)]))
+    c = Correlator(
+        [],
+        learned=LearnedJoin(min_score=0.5, max_hops=1, max_age=100),
+        learner_type=CausalLearner,
+        topology=topo,
+    )
+    c.learner("acme").confirm("LinkDown", "LinkDown")  # type: ignore[union-attr]
+
+    def down(t: float, device: str):  # type: ignore[no-untyped-def]
+        return c.learn_one(alert("LinkDown", t, device=device, n=str(t)), 0, t)
+
+    first = down(0, "r0")
+    assert down(10, "r1") is first
+    far = down(20, "r2")  # near r1, but 2 hops from r0
+    assert far is not first
+    assert down(60, "r0") is first
+    late = down(110, "r1")  # within the window of first's last alert (on r0, at 60)
+    assert late is not first  # but first is older than max_age
+
+
+def test_topology_within_counts_hops():
+    topo = Topology("device", undirected([("a", "b"), ("b", "c"), ("c", "d")]))
+    assert topo.within("t", "a", "a", 0) and not topo.within("t", "a", "b", 0)
+    assert topo.within("t", "a", "b", 1) and not topo.within("t", "a", "c", 1)
+    assert topo.within("t", "a", "c", 2) and topo.within("t", "d", "a", 3)
+    assert not topo.within("t", "a", "zz", 9)
+
+
 def test_merge_and_split_by_hand():
     c = by_cluster()
     a = c.learn_one(alert("A", 0, cluster="eu"), 0, 0)
