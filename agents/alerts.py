@@ -27,23 +27,23 @@ def register(
 
     async def handle(message: Any) -> None:
         partition = message.partition
+        traces = runtime.traces  # None: tracing off, nothing per record
         for r in await guard.records(name, message):
-            await runtime.ingest_record(partition, r.key, r.value, time.time())
+            if traces is None:
+                await runtime.ingest_record(partition, r.key, r.value, time.time())
+                continue
+            # each record continues its own producer's trace (a record read back too)
+            tenant = r.key.decode() if r.key else None
+            with batch_span("alertstream.alerts", context_of(r.headers), tenant=tenant):
+                await runtime.ingest_record(partition, r.key, r.value, time.time())
+                if tenant:
+                    traces.remember(tenant)
         guard.handled(name, partition, message.offset)
 
     @app.agent(topic, name="agents.alerts.process_alerts")
     async def process_alerts(stream):  # type: ignore[no-untyped-def]
-        traces = runtime.traces  # None: tracing off, nothing per record
         async for event in stream.events():
-            message = event.message
-            if traces is None:
-                await handle(message)
-                continue
-            tenant = message.key.decode() if message.key else None
-            with batch_span("alertstream.alerts", context_of(message.headers), tenant=tenant):
-                await handle(message)
-                if tenant:
-                    traces.remember(tenant)
+            await handle(event.message)
 
     @app.timer(tick, name="agents.alerts.flush_groups")
     async def flush_groups() -> None:

@@ -35,6 +35,7 @@ class Record(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: Any = ()  # (name, bytes) pairs: a trace context travels in them
 
 
 class OffsetGuard:
@@ -50,7 +51,7 @@ class OffsetGuard:
         """What to handle for a consumed ``message``, in order: the records of its
         partition the consumer skipped before it (none in the normal case), then it."""
         partition, offset = message.partition, message.offset
-        here = Record(offset, message.key, message.value)
+        here = Record(offset, message.key, message.value, message.headers)
         expected = self.store.get(partition, topic)
         if expected is None or offset <= expected:
             return [here]
@@ -88,7 +89,7 @@ class OffsetGuard:
                 batches = await consumer.getmany(tp, timeout_ms=500)
                 for m in batches.get(tp, []):
                     if start <= m.offset < end:
-                        records.append(Record(m.offset, m.key, m.value))
+                        records.append(Record(m.offset, m.key, m.value, m.headers))
                 if await consumer.position(tp) >= end:
                     break
             else:

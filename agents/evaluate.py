@@ -175,21 +175,21 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.1)
     name = metrics_topic.get_topic_name()
     async for event in stream.events():
-        message = event.message
-        if _traces is None:
-            await _handle(name, message)
-            continue
-        tenant = message.key.decode() if message.key else None
-        with batch_span("alertstream.metrics", context_of(message.headers), tenant=tenant):
-            await _handle(name, message)
-            if tenant:
-                _traces.remember(tenant)
+        await _handle(name, event.message)
 
 
 async def _handle(name: str, message: Any) -> None:
     partition = message.partition
     for r in await guard.records(name, message):
-        await _ingest(partition, r.key, r.value)
+        if _traces is None:
+            await _ingest(partition, r.key, r.value)
+            continue
+        # each record continues its own producer's trace (a record read back too)
+        tenant = r.key.decode() if r.key else None
+        with batch_span("alertstream.metrics", context_of(r.headers), tenant=tenant):
+            await _ingest(partition, r.key, r.value)
+            if tenant:
+                _traces.remember(tenant)
     guard.handled(name, partition, message.offset)
 
 

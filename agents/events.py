@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 
 import faust
 import orjson
@@ -32,13 +31,13 @@ from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
 from app.config.schema import PipelinesConfig
 from app.config.tenants import TenantConfigs
-from app.faust_app import send_alerts
+from app.faust_app import by_tenant, send_alerts
 from app.settings import settings
 from models.alerting.alert import Alert
 from models.counts import IngestCounts
 from models.rules.event import decode_events
 from models.rules.event_eval import EventEvaluator
-from models.tracing import batch_span, context_of
+from models.tracing import TenantTraces, batch_span, context_of
 from models.wire import WireError
 from tables.store import Checkpoint, PartitionStore
 
@@ -164,18 +163,23 @@ def register(
         await send_alerts(alerts_topic, alerts)
         state.persist(partition, offset)
 
+    # tracing on: the rule alerts a record fires carry its trace, and those the timer
+    # fires later continue the trace of the tenant's last record
+    traces = TenantTraces() if settings.otlp_endpoint else None
+
     @app.agent(topic, name="agents.events.process_events")
     async def process_events(stream):  # type: ignore[no-untyped-def]
-        traced = bool(settings.otlp_endpoint)  # the rule alerts a record fires carry it
         async for event in stream.events():
             message = event.message
-            with (
-                batch_span("alertstream.events", context_of(message.headers))
-                if traced
-                else nullcontext()
-            ):
-                for r in await guard.records(name, message):
+            for r in await guard.records(name, message):  # a record read back keeps its trace
+                if traces is None:
                     await handle(message.partition, r.offset, r.key, r.value)
+                    continue
+                tenant = r.key.decode() if r.key else None
+                with batch_span("alertstream.events", context_of(r.headers), tenant=tenant):
+                    await handle(message.partition, r.offset, r.key, r.value)
+                    if tenant:
+                        traces.remember(tenant)
             guard.handled(name, message.partition, message.offset)
 
     # a pass costs ~1 us per key (measured: 9 ms for 9,400 keys), and event rules need
@@ -186,7 +190,11 @@ def register(
             return
         state.owned.sync()
         now = time.time()
-        await send_alerts(
-            alerts_topic, composites(evaluator.tick(now), state.partition_of_tenant, now)
-        )
+        alerts = composites(evaluator.tick(now), state.partition_of_tenant, now)
+        if traces is None or not alerts:
+            await send_alerts(alerts_topic, alerts)
+        else:
+            for tenant, theirs in by_tenant(alerts).items():
+                with batch_span("alertstream.event_rules", traces.context(tenant), tenant=tenant):
+                    await send_alerts(alerts_topic, theirs)
         state.persist()

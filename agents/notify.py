@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import nullcontext
 
 import faust
 import msgspec
@@ -34,7 +33,7 @@ from models.dead_letter import NOTIFICATIONS
 from models.notify.coalesce import Envelope, envelopes, superseded
 from models.notify.inflight import InFlight
 from models.notify.notification import Notification
-from models.tracing import batch_span, context_of
+from models.tracing import batch_span, record_span
 from tables import checkpoint, delivered
 
 CONCURRENCY = 64  # deliveries under way at once per worker
@@ -223,11 +222,7 @@ def _sender(
         # record holds one flush's notifications of a tenant
         async for event in stream.events():
             message = event.message
-            with (
-                batch_span("alertstream.deliver", context_of(message.headers), channel=kind)
-                if senders.traced
-                else nullcontext()
-            ):
-                for r in await guard.records(name, message):
+            for r in await guard.records(name, message):  # a record read back keeps its trace
+                with record_span(senders.traced, "alertstream.deliver", r.headers, channel=kind):
                     await senders.deliver_records([(message.partition, r.key, r.value)])
             guard.handled(name, message.partition, message.offset)

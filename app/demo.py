@@ -190,6 +190,10 @@ async def _run(pipelines: str, data_dir: Path) -> int:
             f"worker   http://127.0.0.1:{web_port}  (/healthz, /api/v1/alerts?tenant=demo, "
             f"/table/alerts/?tenant=demo, /metrics; log {data_dir / 'worker.log'})"
         )
+        print(  # the demo config has an analytics: section
+            f"         /api/v1/analytics?tenant=demo&by=rule, /api/v1/recommendations?tenant=demo,"
+            f" alertstream report sla --tenant demo --period {time.strftime('%Y-%m')}"
+        )
         print(  # what app.client reads when the seed's examples name no address
             f"client   export ALERTSTREAM_BROKER={broker} ALERTSTREAM_URL=http://127.0.0.1:{web_port}"
         )

@@ -138,10 +138,14 @@ async def send_batch(topic: faust.TopicT, key: bytes | None, items: list) -> Non
         await topic.send(key=key, value=chunk, headers=headers)
 
 
+def by_tenant(alerts: list[Alert]) -> dict[str, list[Alert]]:
+    out: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        out.setdefault(alert.tenant, []).append(alert)
+    return out
+
+
 async def send_alerts(topic: faust.TopicT, alerts: list[Alert]) -> None:
     """Alerts a worker made (rule alerts) to `alerts`, one batch per tenant, keyed by it."""
-    by_tenant: dict[str, list] = {}
-    for alert in alerts:
-        by_tenant.setdefault(alert.tenant, []).append(alert.to_wire())
-    for tenant, items in by_tenant.items():
-        await send_batch(topic, tenant.encode(), items)
+    for tenant, theirs in by_tenant(alerts).items():
+        await send_batch(topic, tenant.encode(), [a.to_wire() for a in theirs])

@@ -21,6 +21,7 @@ from channels.outbound import refusal
 from channels.outcome import Outcome
 from channels.redaction import redact_text
 from channels.tls import tls_context
+from models.tracing import http_headers_now
 
 
 def http_request(
@@ -95,7 +96,7 @@ async def send_http(
             rendered.get("method", "POST"),
             rendered["url"],
             data=rendered.get("body", "").encode(),
-            headers=rendered.get("headers") or {},
+            headers={**(rendered.get("headers") or {}), **http_headers_now()},
             ssl=tls_context(options) or True,
             proxy=options.get("proxy_url") or None,
             allow_redirects=options.get("follow_redirects", True),

@@ -18,7 +18,7 @@ header, nothing per alert.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -34,9 +34,17 @@ tracer = trace.get_tracer("alertstream")  # OpenTelemetry's proxy: the SDK's onc
 
 def headers_now() -> Headers:
     """The current span's context as Kafka record headers."""
+    return [(k, v.encode()) for k, v in http_headers_now().items()]
+
+
+def http_headers_now() -> dict[str, str]:
+    """The current span's W3C ``traceparent`` (and ``tracestate``) as HTTP headers; none
+    outside a span, so an outgoing request carries one only when tracing is on."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
     carrier: dict[str, str] = {}
     inject(carrier)
-    return [(k, v.encode()) for k, v in carrier.items()]
+    return carrier
 
 
 def context_of(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Context:
@@ -47,6 +55,13 @@ def context_of(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Cont
         if k.lower() in PROPAGATED
     }
     return extract(carrier)
+
+
+def record_span(
+    traced: bool, name: str, headers: Iterable[tuple[str, bytes]] | None, **attributes: Any
+) -> AbstractContextManager[Any]:
+    """``batch_span`` continuing the trace a record's headers carry; nothing when off."""
+    return batch_span(name, context_of(headers), **attributes) if traced else nullcontext()
 
 
 @contextmanager

@@ -60,12 +60,14 @@ class AnomalyEvaluator:
         self.dirty: set[SeriesKey] = set()
         self.transitions: set[SeriesKey] = set()  # fired or resolved since last cleared
         self.skipped = 0  # out-of-order or duplicated points
+        self.scored = 0  # points scored by a detector: rule evaluations (/metrics)
 
     def add(self, samples: Iterable[Sample], now: float) -> list[Alert]:
         alerts: list[Alert] = []
         default = by_metric = self.by_metric
         by_tenant = self.by_tenant
         tenant = None
+        scored = 0
         for s in samples:
             if s.tenant is not tenant:
                 tenant = s.tenant
@@ -85,10 +87,12 @@ class AnomalyEvaluator:
                     self.skipped += 1
                     continue
                 alert = self._step(rule, key, series, s, now)
+                scored += 1
                 if alert is not None:
                     alerts.append(alert)
                     self.transitions.add(key)
                 self.dirty.add(key)
+        self.scored += scored  # once per batch
         return alerts
 
     def _step(

@@ -55,6 +55,7 @@ class EventEvaluator:
         self.watermark: dict[str, float] = {}  # tenant -> newest event timestamp
         self.last_seen: dict[str, float] = {}  # tenant -> wall clock of its latest record
         self.retired: list[Alert] = []  # resolved by set_rules, sent with the next tick
+        self.judged = 0  # events fed to a rule: rule evaluations (/metrics)
         # stored state of rules a tenant does not run (yet): a tenant's own config may be
         # read after its partition's state, and adopts it then
         self.parked: dict[tuple[str, str], dict[LabelKey, tuple[str, list[Any]]]] = {}
@@ -70,12 +71,16 @@ class EventEvaluator:
     def add(self, events: Iterable[Event], now: float) -> list[Alert]:
         """Feed one record's events; the alerts they fire or resolve."""
         alerts: list[Alert] = []
+        judged = 0
         for e in events:
             self.last_seen[e.tenant] = now
             if e.ts > self.watermark.get(e.tenant, -math.inf):
                 self.watermark[e.tenant] = e.ts
-            for rule in self.rules_of(e.tenant).reading(e.type):
+            rules = self.rules_of(e.tenant).reading(e.type)
+            judged += len(rules)
+            for rule in rules:
                 alerts += self._alerts(rule, rule.learn_one(e), now)
+        self.judged += judged  # once per batch
         return alerts
 
     def set_rules(self, tenant: str | None, specs: Iterable[EventSpec], now: float) -> None:

@@ -57,6 +57,7 @@ def test_out_of_order_and_duplicate_points_are_skipped():
     ev.add(points, now=0)
     ev.add([points[3], points[9]], now=0)
     assert ev.skipped == 2
+    assert ev.scored == 10  # rule evaluations (/metrics): the points scored, not skipped
     assert next(iter(ev.series.values())).seen == 10
 
 

@@ -331,6 +331,7 @@ def test_evaluator_alerts_are_labelled_and_templated_as_metric_rules():
     # valid for 4 resend intervals (60 s), as Prometheus' alerts are
     assert alert.status == "firing" and alert.starts_at == 1001 and alert.ends_at == 1241
     assert alert.source == "event-rule:BruteForce"
+    assert ev_.judged == 2  # rule evaluations (/metrics): each event by the one rule of its type
     changed = {(t, r, k): d for t, r, k, d in ev_.changed()}
     assert set(changed) == {("acme", "BruteForce", (("user", "bob"),))}
     assert list(ev_.changed()) == []
