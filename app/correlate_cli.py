@@ -48,9 +48,9 @@ def register(sub: Any) -> None:
     learn.add_argument(
         "--direct-share",
         type=float,
-        default=0.05,
+        default=0.0,
         help="share of a link's excess co-occurrence the Hawkes fit must attribute "
-        "directly (0 keeps indirect links)",
+        "directly (default 0: indirect links are kept)",
     )
     correlate_group.register(actions)  # alerts of a JSON-lines file into incidents
 

@@ -31,9 +31,12 @@ def edges(path: Path) -> set[tuple[str, str]]:
 def test_learn_writes_the_planted_graph(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     write_alarms(tmp_path / "alarms.csv", hawkes(11))
     out = tmp_path / "graph.json"
-    assert run("learn", "--alarms", str(tmp_path / "alarms.csv"), "--out", str(out)) == 0
+    base = ["learn", "--alarms", str(tmp_path / "alarms.csv"), "--out", str(out)]
+    assert run(*base, "--direct-share", "0.05") == 0  # the direct test: the planted graph
     assert edges(out) == set(PLANTED)
     assert "6 edges between 8 kinds" in capsys.readouterr().out
+    assert run(*base) == 0  # the default keeps indirect links (a chain, a common cause)
+    assert set(PLANTED) < edges(out)
 
 
 @pytest.mark.parametrize("form", ["npy", "json"])
