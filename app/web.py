@@ -15,12 +15,15 @@ import orjson
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from app.faust_app import commands_topic
+from app.faust_app import commands_topic, send_batch
+from models.access.permissions import Permission
 from models.access.principal import Principal
 
-PRINCIPAL = "alertstream.principal"  # where the access middleware leaves the caller
-TENANT = "alertstream.tenant"  # ... the tenant the request acts on
-PERMISSION = "alertstream.permission"  # ... and the permission the view declared
+# where the access middleware leaves the caller, the tenant the request acts on, and
+# the permission the view declared (typed keys: aiohttp warns about str keys)
+PRINCIPAL = web.RequestKey[Principal | None]("principal")
+TENANT = web.RequestKey[str | None]("tenant")
+PERMISSION = web.RequestKey[Permission]("permission")
 
 if TYPE_CHECKING:
     from agents.runtime import AlertRuntime
@@ -77,8 +80,9 @@ def may_act_on(request: Request, tenant: str) -> bool:
 
 async def send_commands(tenant: str, commands: list[dict[str, Any]]) -> None:
     """Silences, expiries and acks as one record on the commands topic, keyed by tenant
-    (``agents.commands`` applies them on the partition that owns the tenant)."""
-    await commands_topic.send(key=tenant.encode(), value=orjson.dumps(commands))
+    (``agents.commands`` applies them on the partition that owns the tenant), carrying
+    the request's trace when tracing is on."""
+    await send_batch(commands_topic, tenant.encode(), commands)
 
 
 class RuntimeView(View):
