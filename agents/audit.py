@@ -2,10 +2,13 @@
 
 Anything that changes something (an HTTP request, a CLI command, an applied command,
 an escalation step, a config reload) writes an *audit request* to ``audit.requests``,
-keyed by tenant (``AuditLog.record``). This agent, on the worker that owns the
-tenant's partition, chains each request as the tenant's next entry and writes it to
-``audit`` on the same partition; on a timer it signs a checkpoint over each changed
-tenant's Merkle tree head, into ``audit`` and the compacted ``audit.checkpoints``.
+keyed by tenant (``AuditLog.record``), with who acted, from where, on what and the
+details sealed under the tenant's data key (a request that comes unsealed is sealed
+here), so erasing the tenant shreds them; hashes cover the sealed form. This agent, on
+the worker that owns the tenant's partition, chains each request as the tenant's next
+entry and writes it to ``audit`` on the same partition; on a timer it signs a
+checkpoint over each changed tenant's Merkle tree head, into ``audit`` and the
+compacted ``audit.checkpoints``.
 
 Why the chain neither forks nor skips across kill -9, restarts and rebalances: the
 ``audit`` topic is the truth. Entries are produced in order (one request in flight per
@@ -23,7 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import faust
@@ -33,11 +39,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agents.continuity import OffsetGuard
 from agents.dlq import dead_letters, raw_reject
+from agents.sealing import tenant_sealer
 from agents.topic_tail import groupless_consumer
 from app.settings import Settings, bootstrap_servers, security_config
 from models.audit.chain import TenantChain
-from models.audit.entry import ENTRY, AuditError, check_request, request
+from models.audit.entry import ENTRY, GLOBAL, AuditError, check_request, request, sealed_request
 from models.audit.signing import sign_checkpoint
+from models.protection.fields import SEALED
+from models.protection.keyring import DataProtection
 from models.wire import WireError, decode_batch
 from tables.store import Checkpoint, PartitionStore
 
@@ -48,12 +57,18 @@ Origin = tuple[int, int]  # (offset, index) of the request an entry came from
 
 class AuditLog:
     """What producers of audit requests inside a worker call: one request per action,
-    produced through the worker's state producer (acknowledged before the input that
-    caused it is committed)."""
+    its identifying fields sealed for the tenant, produced through the worker's state
+    producer (acknowledged before the input that caused it is committed).  A tenant's
+    first request in this process, or one before the keys topic is read, waits for the
+    tenant's data key in a task instead (its callers are not coroutines)."""
 
-    def __init__(self, checkpoint: Checkpoint, requests_topic: str) -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, requests_topic: str, protection: DataProtection
+    ) -> None:
         self.checkpoint = checkpoint
         self.topic = requests_topic
+        self.protection = protection
+        self._waiting: set[asyncio.Future[None]] = set()
 
     def record(
         self,
@@ -75,7 +90,25 @@ class AuditLog:
             outcome=outcome,
             detail=detail,
         )
-        self.checkpoint.produce(self.topic, req["tenant"].encode(), [req])
+        tenant = req["tenant"]
+        if self.protection.ready and self.protection.has_key(tenant):
+            try:  # a caller's action is done: a record that fails must not undo it
+                self._produce(req, partial(self.protection.seal, tenant))
+            except Exception:
+                log.exception("audit: %s of %s not recorded", action, tenant)
+            return
+        waiting = asyncio.ensure_future(self._record_when_keyed(req))
+        self._waiting.add(waiting)
+        waiting.add_done_callback(self._waiting.discard)
+
+    async def _record_when_keyed(self, req: dict[str, Any]) -> None:
+        try:
+            self._produce(req, await tenant_sealer(self.protection, req["tenant"]))
+        except Exception:  # the keys store: the action is done, its record is lost
+            log.exception("audit: %s of %s not recorded", req["action"], req["tenant"])
+
+    def _produce(self, req: dict[str, Any], seal: Callable[[bytes], bytes]) -> None:
+        self.checkpoint.produce(self.topic, req["tenant"].encode(), [sealed_request(req, seal)])
         self.checkpoint.producer.poll(0)
 
     async def after_command(self, partition: int, cmd: dict[str, Any], now: float) -> None:
@@ -90,6 +123,18 @@ class AuditLog:
         )
         detail = {k: cmd[k] for k in ("fingerprint", "until", "duration", "to") if k in cmd}
         self.record(tenant, str(actor), op, str(target), "commands", detail=detail)
+
+    def config_reloaded(self, path: str, errors: list[str]) -> None:
+        """A SIGHUP reload of the pipelines file: installed, or refused and why."""
+        self.record(
+            GLOBAL,
+            "worker",
+            "config.reload",
+            path,
+            socket.gethostname(),
+            "error" if errors else "ok",
+            {"errors": errors} if errors else None,
+        )
 
     def escalation_actions(self, tenant: str, items: list[dict[str, Any]]) -> None:
         """The actions of an escalation step (pages, repeats, resolves)."""
@@ -115,8 +160,10 @@ class AuditChains:
         settings: Settings,
         topics: tuple[str, str, str],  # audit.requests, audit, audit.checkpoints
         key: Ed25519PrivateKey,
+        protection: DataProtection,
     ) -> None:
         self.app = app
+        self.protection = protection
         self.store = store
         self.broker = settings.broker
         self.requests, self.topic, self.checkpoints_topic = topics
@@ -208,6 +255,8 @@ class AuditChains:
                 except AuditError as exc:
                     rejects.append((item, str(exc)))
                     continue
+                if SEALED not in req:  # from a producer that did not seal it
+                    req = sealed_request(req, await tenant_sealer(self.protection, req["tenant"]))
                 chain = chains.setdefault(req["tenant"], TenantChain())
                 entry = chain.append(req, f"{partition}:{offset}:{index}")
                 out.setdefault(req["tenant"], []).append(entry)

@@ -69,13 +69,17 @@ def register(
     pipelines: str,
     broker: str,
     reloads: Sequence[Callable[[], object]] = (),
-) -> None:
+) -> list[Callable[[str, list[str]], object]]:
     """Follow the config topic on every worker, and reload the pipelines file on SIGHUP,
     then call each of ``reloads`` (the one SIGHUP handler a loop has: the HTTP server's
-    certificate, ``app/tls.py``)."""
+    certificate, ``app/tls.py``).  Returns the list of observers told each reload's
+    outcome, (path, errors: [] when installed); the audit log appends to it."""
+    reloaded: list[Callable[[str, list[str]], object]] = []
 
     def on_sighup() -> None:
-        reload_file(configs, str(Path(pipelines)))
+        errors = reload_file(configs, str(Path(pipelines)))
+        for tell in reloaded:
+            tell(pipelines, errors)
         for reload in reloads:
             reload()
 
@@ -97,3 +101,5 @@ def register(
             except Exception:
                 log.exception("following the config topic failed; restarting")
                 await asyncio.sleep(1.0)
+
+    return reloaded

@@ -2,7 +2,8 @@
 
 Topics: ``retention.ms`` is set on the broker (Kafka's IncrementalAlterConfigs, which
 the embedded broker accepts too) for the topics the main file gives a retention; the
-broker deletes old segments.  Tables: a task collects the history table every
+broker deletes old segments.  ``audit`` and ``audit.checkpoints`` get -1 (no limit),
+whatever the broker's default.  Tables: a task collects the history table every
 ``retention.check_every`` (per tenant: ``history_events`` per alert and ``history``
 age); delivered ids are collected by the channel senders (``agents/notify.py``).
 What was applied is reported at ``/api/v1/status`` (``app/api_gdpr.py``).
@@ -21,21 +22,28 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from agents.runtime import AlertRuntime
 from app.config.data_protection import RetentionConfig
 from app.config.schema import PipelinesConfig
-from app.settings import Settings, bootstrap_servers, security_config
+from app.settings import Settings
 from channels import CHANNELS
 from models.privacy.retention import expired_history
+from tables.kafka_clients import client_config
 from tables.store import PartitionStore
 
 log = logging.getLogger(__name__)
 
 
+FOREVER = -1.0  # Kafka's retention.ms of -1: segments are never deleted for their age
+KEPT_FOR_GOOD = ("audit", "audit.checkpoints")  # verify reads each chain from its start
+
+
 def topic_retention(config: RetentionConfig, prefix: str) -> dict[str, float]:
-    """Topic name -> retention in seconds, for the topics the config gives one."""
+    """Topic name -> retention in seconds (FOREVER: no limit), for the topics the config
+    gives one and the audit topics, which are kept for good whatever the broker's
+    default: deleting a chain's head would make every checkpoint after it unverifiable."""
     wanted: dict[str, float | None] = {
+        **dict.fromkeys(KEPT_FOR_GOOD, FOREVER),
         "history": config.history,
         "notifications.receipts": config.receipts,
         "dlq": config.dead_letters,
-        "audit": config.audit,
         **{f"notifications.{kind}": config.notifications for kind in CHANNELS},
         **{name: config.inputs for name in ("alerts", "metrics", "events")},
     }
@@ -92,14 +100,7 @@ class Retention:
     def apply_topics(self, timeout: float = 10.0) -> bool:
         """Set ``retention.ms`` on the broker; True when every topic took it."""
         wanted = topic_retention(self.config.retention, self.settings.topic_prefix)
-        if not wanted:
-            return True
-        admin = AdminClient(
-            {
-                "bootstrap.servers": bootstrap_servers(self.settings.broker),
-                **security_config(self.settings.broker_credentials),
-            }
-        )
+        admin = AdminClient(client_config(self.settings.broker, self.settings.broker_credentials))
         resources = [
             ConfigResource(
                 "topic",
@@ -107,7 +108,7 @@ class Retention:
                 incremental_configs=[
                     ConfigEntry(
                         "retention.ms",
-                        str(int(seconds * 1000)),
+                        "-1" if seconds == FOREVER else str(int(seconds * 1000)),
                         incremental_operation=AlterConfigOpType.SET,
                     )
                 ],

@@ -5,7 +5,8 @@ All are cold paths (rejects, delivery verdicts, config changes), so one AES-GCM
 operation per record costs nothing the alert path would notice; the alert path itself
 seals nothing.  The tenant a record is sealed for is its key on the topic.
 A tenant's first data key is created in a thread: it waits for the broker's
-acknowledgement of the keys record, which must not stall the event loop.
+acknowledgement of the keys record, which must not stall the event loop.  Audit
+requests are sealed too (``agents/audit.py``), with the same ``tenant_sealer``.
 """
 
 from __future__ import annotations
@@ -22,18 +23,26 @@ from channels.receipt import SEALED_FIELDS as RECEIPT_FIELDS
 from channels.receipt import Receipt
 from models.dead_letter import SEALED_FIELDS as LETTER_FIELDS
 from models.protection.fields import SEALED, open_fields, seal_fields
-from models.protection.keyring import KeyUnavailable, SealError
+from models.protection.keyring import DataProtection, KeyUnavailable, SealError
 from tables import protection
 
 KEYS_WAIT = 0.05  # seconds between looks at whether the keys topic has been read
 
 
+async def tenant_sealer(keys: DataProtection, tenant: str) -> Callable[[bytes], bytes]:
+    """Seal under ``tenant``'s data key.  Waits until the keys topic has been read (a
+    starting worker must not make a new key for a tenant that has one), then creates
+    the tenant's first key, if it has none, in a thread."""
+    while not keys.ready:
+        await asyncio.sleep(KEYS_WAIT)
+    if not keys.has_key(tenant):
+        await asyncio.to_thread(keys.ensure_key, tenant)
+    return partial(keys.seal, tenant)
+
+
 async def sealer(key: bytes | None) -> Callable[[bytes], bytes]:
     """Seal under the data key of the tenant that ``key`` (a topic key) names."""
-    tenant = key.decode(errors="replace") if key else ""
-    if not protection.has_key(tenant):
-        await asyncio.to_thread(protection.ensure_key, tenant)
-    return partial(protection.seal, tenant)
+    return await tenant_sealer(protection, key.decode(errors="replace") if key else "")
 
 
 async def sealed_letters(

@@ -26,13 +26,13 @@ from agents.audit import AuditChains, AuditLog
 from agents.commands import Commands
 from agents.continuity import OffsetGuard
 from agents.escalation import Escalations
-from app.audit_cli import key_path
 from app.faust_app import audit_checkpoints_topic, audit_requests_topic, audit_topic
 from app.settings import Settings
 from app.web import PERMISSION, principal_of, tenant_of
 from models.access.permissions import INGEST
 from models.audit.entry import GLOBAL
-from models.audit.signing import load_or_create_key
+from tables import protection
+from tables.audit_key import key_path, load_or_create_key
 from tables.store import Checkpoint, PartitionStore
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -95,7 +95,8 @@ def install(
 ) -> AuditLog:
     """The worker's audit: the chaining agent and its checkpoint timer, the HTTP hook
     (outermost middleware: refusals included), applied commands, escalation actions,
-    and this worker's config load."""
+    and this worker's config load (its SIGHUP reloads: ``AuditLog.config_reloaded``,
+    appended to ``agents/config_updates.register``'s observers by the worker)."""
     names = (audit_requests_topic, audit_topic, audit_checkpoints_topic)
     chains = AuditChains(
         app,
@@ -103,11 +104,12 @@ def install(
         settings,
         tuple(t.get_topic_name() for t in names),  # type: ignore[arg-type]
         load_or_create_key(key_path(settings)),
+        protection,
     )
     audit_agent.register(
         app, audit_requests_topic, chains, checkpoint, guard, settings.audit_checkpoint_every
     )
-    audit = AuditLog(checkpoint, audit_requests_topic.get_topic_name())
+    audit = AuditLog(checkpoint, audit_requests_topic.get_topic_name(), protection)
     app.web.web_app.middlewares.insert(0, middleware(audit))
     commands.observers.append(audit.after_command)
     escalations.on_actions.append(audit.escalation_actions)

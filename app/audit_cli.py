@@ -22,28 +22,22 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from app.settings import Settings, bootstrap_servers, security_config
-from models.audit.entry import request
-from models.audit.signing import key_id, load_public_key
+from models.audit.entry import ENTRY, request, sealed_request
 from models.audit.verify import Located, matches, verify
 from models.durations import parse_duration
+from models.protection.fields import SEALED, open_fields
+from models.protection.keyring import DataProtection, KeyUnavailable, SealError
 from models.wire import WireError, format_time, parse_time
 
 EXIT_BAD = 1
 EXIT_USAGE = 2
-
-
-def key_path(settings: Settings) -> Path:
-    """The checkpoint signing key: ALERTSTREAM_AUDIT_KEY, else in the data directory.
-    Workers sharing one file sign with one key (one public key for verifiers)."""
-    return (
-        Path(settings.audit_key) if settings.audit_key else settings.data_dir / "audit-signing.key"
-    )
 
 
 def register(sub: Any) -> None:
@@ -57,8 +51,9 @@ def register(sub: Any) -> None:
         "--public-key",
         action="append",
         default=[],
-        help="verify: a PEM public key of the signers (repeatable; default: the worker's "
-        "<ALERTSTREAM_AUDIT_KEY or data dir/audit-signing.key>.pub)",
+        help="verify: a file of PEM public keys of the signers (repeatable, a file may hold "
+        "several; default: <ALERTSTREAM_AUDIT_KEY, else audit-signing.key beside the "
+        "pipelines file>.pub, the workers' shared key)",
     )
     a.add_argument("--only-checkpoints", action="store_true", help="export: the trusted ones")
     a.add_argument("--actor", help="query: credential id, exactly")
@@ -67,6 +62,9 @@ def register(sub: Any) -> None:
     a.add_argument("--since", help="query: RFC 3339 time, epoch seconds or a duration ago (1h)")
     a.add_argument("--until", help="query: as --since (exclusive)")
     a.add_argument("--broker", help="kafka://host:port (ALERTSTREAM_BROKER)")
+    a.add_argument(
+        "--pipelines", help="pipelines.yaml: its directory holds keyring.json and the audit key"
+    )
     a.add_argument("--timeout", type=float, default=30.0, help="seconds to read the topic")
 
 
@@ -114,15 +112,50 @@ def read_topic(settings: Settings, name: str, timeout: float) -> Iterator[Locate
 
 
 def public_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    paths = [Path(p) for p in args.public_key]
-    if not paths:
-        default = key_path(settings)
-        paths = [default.with_name(default.name + ".pub")]
-    keys = {}
-    for path in paths:
-        key = load_public_key(path)
-        keys[key_id(key)] = key
-    return keys
+    from tables.audit_key import key_path, load_public_keys, public_path
+
+    paths = [Path(p) for p in args.public_key] or [public_path(key_path(settings))]
+    return load_public_keys(paths)
+
+
+def keyring_keys(settings: Settings, timeout: float) -> DataProtection | None:
+    """The keyring and the keys topic, to seal and open audit fields; None if there is
+    no keyring here (a command must not create one the workers do not share)."""
+    if not settings.keyring_json and not settings.keyring.exists():
+        return None
+    from tables.keys import open_protection
+
+    return open_protection(settings, timeout)
+
+
+def opened(
+    records: list[Located], settings: Settings, timeout: float
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The entries with their sealed fields opened, and (tenant#seq -> why) for those
+    that could not be (their tenant erased, or no keyring here): kept sealed."""
+    entries = [r for _, r in records if r.get("kind") == ENTRY]
+    if not any(SEALED in e for e in entries):
+        return entries, {}
+    from tables.kafka_clients import TopicError
+    from tables.private_files import PrivateFileError
+
+    why = f"no keyring at {settings.keyring}"
+    try:
+        keys = keyring_keys(settings, timeout)
+    except (PrivateFileError, TopicError) as exc:
+        keys, why = None, str(exc)
+    out: list[dict[str, Any]] = []
+    failed: dict[str, str] = {}
+    for e in entries:
+        if SEALED in e:
+            try:
+                if keys is None:
+                    raise KeyUnavailable(why)
+                e = open_fields(e, partial(keys.unseal, tenant=e.get("tenant")))
+            except (KeyUnavailable, SealError, ValueError) as exc:
+                failed[f"{e.get('tenant')}#{e.get('seq')}"] = str(exc)
+        out.append(e)
+    return out, failed
 
 
 def when(text: str | None, now: float) -> float | None:
@@ -138,6 +171,8 @@ def command(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.broker:
         env["ALERTSTREAM_BROKER"] = args.broker
+    if args.pipelines:
+        env["ALERTSTREAM_PIPELINES"] = args.pipelines
     settings = Settings.from_env(env)
     try:
         if args.from_file:
@@ -150,7 +185,7 @@ def command(args: argparse.Namespace) -> int:
                 sys.stdout.buffer.write(orjson.dumps(r) + b"\n")
             return 0
         if args.action == "query":
-            return query(args, records)
+            return query(args, *opened(records, settings, args.timeout))
         keys = public_keys(args, settings)
         if args.checkpoints:
             trusted = [r for _, r in read_file(args.checkpoints)]
@@ -158,7 +193,7 @@ def command(args: argparse.Namespace) -> int:
             trusted = []
         else:
             trusted = [r for _, r in read_topic(settings, "audit.checkpoints", args.timeout)]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # a key file (PrivateFileError) included
         print(f"audit {args.action}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     report = verify(records, keys, trusted)
@@ -171,22 +206,35 @@ def command(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_BAD
 
 
-def query(args: argparse.Namespace, records: list[Located]) -> int:
+def query(args: argparse.Namespace, entries: list[dict[str, Any]], failed: dict[str, str]) -> int:
+    """Print the matching entries; entries that could not be opened are shown sealed,
+    and said on stderr (with ``--actor`` they cannot match: they were not searched)."""
     now = time.time()
     try:
         since, until = when(args.since, now), when(args.until, now)
     except ValueError as exc:
         print(f"audit query: --since/--until: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for _, e in records:
+    hidden = "[sealed]"
+    for e in entries:
         if matches(
             e, actor=args.actor, action=args.what, tenant=args.tenant, since=since, until=until
         ):
             print(
-                f"{format_time(e['at'])} {e['tenant']}#{e['seq']} {e['actor']} {e['action']} "
-                f"{e['target']} from {e['source'] or '-'}: {e['outcome']}"
+                f"{format_time(e['at'])} {e['tenant']}#{e['seq']} {e.get('actor', hidden)} "
+                f"{e['action']} {e.get('target', hidden)} from {e.get('source') or '-'}: "
+                f"{e['outcome']}"
                 + (f" {orjson.dumps(e['detail']).decode()}" if e.get("detail") else "")
             )
+    if failed:
+        reasons = sorted(set(failed.values()))
+        print(
+            f"audit query: {len(failed)} entries could not be opened"
+            + (" (not searched by --actor)" if args.actor else "")
+            + f": {', '.join(list(failed)[:20])}{' ...' if len(failed) > 20 else ''}; "
+            + "; ".join(reasons[:3]),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -232,8 +280,23 @@ def record_cli(
         }
     )
     topic = settings.topic_prefix + "audit.requests"
-    producer.produce(topic, orjson.dumps([req]), req["tenant"].encode())
+    producer.produce(topic, orjson.dumps([sealed(req, settings, wait)]), req["tenant"].encode())
     return producer.flush(wait) == 0
+
+
+def sealed(req: dict[str, Any], settings: Settings, wait: float) -> dict[str, Any]:
+    """``req`` sealed for its tenant with the keyring here; as it is when there is none,
+    or the keys cannot be read (the audit agent seals it before chaining)."""
+    from tables.kafka_clients import TopicError
+    from tables.private_files import PrivateFileError
+
+    try:
+        keys = keyring_keys(settings, wait)
+        if keys is not None:
+            return sealed_request(req, partial(keys.seal, req["tenant"]))
+    except (PrivateFileError, TopicError) as exc:
+        print(f"audit: recorded unsealed ({exc})", file=sys.stderr)
+    return req
 
 
 def after_command(args: argparse.Namespace, rc: int, env: dict[str, str] | None = None) -> None:

@@ -29,7 +29,7 @@ class Settings:
     topic_prefix: str  # prepended to every topic name (several pipelines on one cluster)
     slack_signing_secret: str  # verifies Slack button clicks (empty: endpoint disabled)
     insecure: bool = False  # no credential configured: serve non-loopback clients too
-    audit_key: str = ""  # Ed25519 key signing audit checkpoints ("": <data dir>/audit-signing.key)
+    audit_key: str = ""  # Ed25519 key signing audit checkpoints ("": beside the pipelines file)
     audit_checkpoint_every: float = 30.0  # seconds between signed audit checkpoints
     rocksdb_memory_mb: int = 128  # block cache + memtables of all the worker's RocksDB
     keyring: Path = Path("keyring.json")  # KEKs of envelope encryption (tables/keys.py)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
-class PrivateFileError(Exception):
+class PrivateFileError(OSError):
     """A private file cannot be read, written or locked (path and reason in the message)."""
 
 

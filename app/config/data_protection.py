@@ -3,7 +3,8 @@
 Retention of what lives in tables is per tenant (a tenant's own config may shorten or
 lengthen its history); retention of topics is the main file's, because every tenant
 shares each topic and a topic has one ``retention.ms`` (``agents/retention.py`` sets it
-on the broker).  ``None`` leaves the broker's own setting alone.
+on the broker).  ``None`` leaves the broker's own setting alone.  The audit topics are
+kept for good whatever the file says (``retention.audit`` is refused).
 """
 
 from __future__ import annotations
@@ -24,10 +25,22 @@ class RetentionConfig(BaseModel):
     # topics, the main file's only
     receipts: Duration | None = None  # `notifications.receipts`
     dead_letters: Duration | None = None  # `dlq`
-    audit: Duration | None = None  # `audit`
+    # `audit` and `audit.checkpoints` are kept for good (agents/retention.py): a tenant's
+    # chain verifies from its first entry, which every signed checkpoint covers
+    audit: Duration | None = None
     notifications: Duration | None = None  # `notifications.<channel>`
     inputs: Duration | None = None  # `alerts`, `metrics`, `events`: what producers wrote
     check_every: Duration = Field(default=3600.0, gt=0)  # how often tables are collected
+
+    @field_validator("audit")
+    @classmethod
+    def _audit_kept(cls, v: float | None) -> None:
+        if v is not None:
+            raise ValueError(
+                "the audit log is kept for good: a tenant's chain and its signed checkpoints "
+                "verify from its first entry, so no retention can be shorter than the log; "
+                "archive it with `alertstream audit export` instead"
+            )
 
 
 class DataProtectionConfig(BaseModel):

@@ -6,15 +6,27 @@ An action is first an *audit request* (any process may write one to the
 previous entry and its own hash. The hash covers every stored field (the canonical
 JSON of the entry without ``hash``), as an RFC 6962 leaf, so the chain and the Merkle
 tree share one hash per entry.
+
+Who acted, from where, on what and with which details (credential ids, client
+addresses, user names) are sealed under the tenant's data key before the request is
+written (``SEALED_FIELDS``, as ``models/protection/fields.py`` seals them), so erasing a
+tenant shreds them; the hash covers the sealed form, so a log verifies without keys::
+
+    >>> req = request(tenant="acme", at=1.0, actor="token:bob", action="ack")
+    >>> hidden = sealed_request(req, lambda raw: raw[::-1])  # stands in for the sealer
+    >>> sorted(check_request(hidden))
+    ['action', 'at', 'outcome', 'sealed', 'tenant']
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from models.audit.merkle import leaf_hash
+from models.protection.fields import SEALED, seal_fields
 
 GLOBAL = "*"  # the tenant of actions bound to none (key rotation, a global config load)
 GENESIS = "0" * 64  # the "previous hash" of a tenant's first entry
@@ -23,6 +35,10 @@ CHECKPOINT = "checkpoint"
 
 REQUEST_FIELDS = ("tenant", "at", "actor", "action", "target", "source", "outcome", "detail")
 _TEXT = ("tenant", "actor", "action", "target", "source", "outcome")
+# who, from where, on what: what identifies people (a token id as a target, a person
+# an escalation paged in the detail); what stays clear is enough to verify, and to
+# query by tenant, action, time and outcome without keys
+SEALED_FIELDS = ("actor", "source", "target", "detail")
 
 
 class AuditError(ValueError):
@@ -53,13 +69,24 @@ def request(
     }
 
 
+def sealed_request(req: dict[str, Any], seal: Callable[[bytes], bytes]) -> dict[str, Any]:
+    """``req`` with its identifying fields sealed (``seal``: the tenant's sealer)."""
+    return seal_fields(req, SEALED_FIELDS, seal)
+
+
 def check_request(item: Any) -> dict[str, Any]:
-    """The request as it will be chained (only the known fields), or AuditError
-    naming every bad field."""
+    """The request as it will be chained (only the known fields; a sealed request keeps
+    its ``sealed`` blob instead of the fields in it), or AuditError naming every bad
+    field."""
     if not isinstance(item, dict):
         raise AuditError("audit request: expected a JSON object")
+    hidden = SEALED in item
     errors = [f"{k}: expected a string" for k in _TEXT if not isinstance(item.get(k, ""), str)]
     errors += [f"{k}: required" for k in ("tenant", "actor", "action") if not item.get(k)]
+    if hidden:
+        errors = [e for e in errors if e != "actor: required"]
+        if not isinstance(item[SEALED], str) or not item[SEALED]:
+            errors.append(f"{SEALED}: expected a sealed value (base64)")
     at = item.get("at")
     if isinstance(at, bool) or not isinstance(at, int | float) or at < 0:
         errors.append("at: expected epoch seconds")
@@ -67,9 +94,13 @@ def check_request(item: Any) -> dict[str, Any]:
         errors.append("detail: expected an object")
     if errors:
         raise AuditError("; ".join(errors))
-    out = {k: item.get(k, "") for k in _TEXT}
+    shown = [k for k in _TEXT if not (hidden and k in SEALED_FIELDS)]
+    out = {k: item.get(k, "") for k in shown}
     out["at"] = float(at)  # type: ignore[arg-type]
-    out["detail"] = item.get("detail") or {}
+    if hidden:
+        out[SEALED] = item[SEALED]
+    else:
+        out["detail"] = item.get("detail") or {}
     return out
 
 

@@ -5,18 +5,16 @@ signed by the workers' audit key. A verifier holding the public key can then tel
 truncated log (fewer entries than a checkpoint it trusts) and a rewritten one (a root
 that differs) from an intact one, even if the rewriter recomputed every chain hash.
 
-The private key lives in one file, created with mode 0600 on first use (by whichever
-worker needs it first: the file is linked into place atomically, so concurrent first
-uses agree on one key); its public key is written next to it as ``<file>.pub`` (PEM),
-for verifiers. A key id (the first 16 hex digits of the SHA-256 of the raw public key)
-names the key in each checkpoint, so keys can be rotated and old checkpoints verified.
+The private key lives in one file shared by every worker (``tables/audit_key.py``);
+its public key is written next to it as ``<file>.pub`` (PEM), for verifiers. A key id
+(the first 16 hex digits of the SHA-256 of the raw public key) names the key in each
+checkpoint, so keys can be rotated and old checkpoints verified.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
+import re
 from typing import Any
 
 import orjson
@@ -41,42 +39,33 @@ def public_pem(public: Ed25519PublicKey) -> bytes:
     )
 
 
-def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The signing key in ``path`` (PEM, PKCS#8), created 0600 if it does not exist;
-    ``<path>.pub`` holds the public key."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-        try:
-            os.link(tmp, path)  # fails if another process created the key first
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+def private_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path}: not an Ed25519 private key")
-    pub = path.with_name(path.name + ".pub")
-    pem = public_pem(key.public_key())
-    if not pub.exists() or pub.read_bytes() != pem:
-        pub.write_bytes(pem)
+        raise ValueError(f"{where}: not an Ed25519 private key")
     return key
 
 
-def load_public_key(path: Path) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(path.read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{path}: not an Ed25519 public key")
-    return key
+def public_keys(pem: bytes, where: str) -> dict[str, Ed25519PublicKey]:
+    """Key id -> key of every PEM public key in ``pem`` (one file may hold the keys of
+    every signer a log has had, one after the other); ValueError if none, or one is
+    not an Ed25519 key."""
+    blocks = re.findall(rb"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", pem, re.S)
+    if not blocks:
+        raise ValueError(f"{where}: no PEM public key")
+    out = {}
+    for n, block in enumerate(blocks, 1):
+        key = serialization.load_pem_public_key(block)
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError(f"{where}: key {n} is not an Ed25519 public key")
+        out[key_id(key)] = key
+    return out
 
 
 def _message(cp: dict[str, Any]) -> bytes:

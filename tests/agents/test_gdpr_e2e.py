@@ -163,6 +163,11 @@ async def test_erase_a_subject_everywhere_export_and_retention(
         assert status["retention"]["collected"]["deleted"]["history"] >= 1
         dlq = w.topic("dlq")
         assert status["retention"]["topics"][dlq] == {"retention_seconds": 3600.0, "set": True}
+        for kept in ("audit", "audit.checkpoints"):  # for good, whatever the broker's default
+            assert status["retention"]["topics"][w.topic(kept)] == {
+                "retention_seconds": -1.0,
+                "set": True,
+            }
         assert status["personal_data"]["personal_labels"] == ["user"]
 
         # erase acme's Alice, and the whole of tenant gamma, through the CLI
@@ -200,9 +205,15 @@ async def test_erase_a_subject_everywhere_export_and_retention(
     settings = Settings.from_env(w.env)
     w.kill()
     admin = AdminClient({"bootstrap.servers": broker.removeprefix("kafka://")})
-    resource = ConfigResource("topic", w.topic("dlq"))
-    config = admin.describe_configs([resource])[resource].result(10)
-    assert config["retention.ms"].value == "3600000"
+    retention = {}
+    for name in ("dlq", "audit", "audit.checkpoints"):
+        resource = ConfigResource("topic", w.topic(name))
+        retention[name] = admin.describe_configs([resource])[resource].result(10)["retention.ms"]
+    assert {n: c.value for n, c in retention.items()} == {
+        "dlq": "3600000",
+        "audit": "-1",
+        "audit.checkpoints": "-1",
+    }
 
     topics = scan_topics(broker, w.namespace)
     for name in (b"alice", b"carol"):

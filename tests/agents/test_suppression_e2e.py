@@ -14,8 +14,8 @@ import aiohttp
 
 from app.audit_cli import read_topic as read_audit
 from app.settings import Settings
-from models.audit.signing import key_id, load_public_key
 from models.audit.verify import verify
+from tables.audit_key import load_public_keys
 from tests.conftest import Worker, eventually
 
 PIPELINES = """
@@ -59,9 +59,10 @@ async def test_two_workers_silences_ack_limits_history(make_worker, receiver, br
         # extended by two after one's entries (no fork, no gap), the other by one
         await ack_nothing(two)
         assert await eventually(lambda: len(audit_entries(one, "acme")) >= 4), two.log()
-        keys = [load_public_key(w.data_dir / "audit-signing.key.pub") for w in (one, two)]
+        # one signing key for both (beside their pipelines file): one public key verifies
+        keys = load_public_keys([tmp_path / "audit-signing.key.pub"])
         records = list(read_audit(Settings.from_env(one.env), "audit", 10))
-        report = verify(records, {key_id(k): k for k in keys})
+        report = verify(records, keys)
         assert report.ok and report.entries["*"] >= 2, (report, records)
     finally:
         two.stop()

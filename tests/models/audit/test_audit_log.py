@@ -4,8 +4,6 @@ verifier naming the first bad entry for each way of tampering."""
 from __future__ import annotations
 
 import copy
-import os
-import stat
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,7 +13,7 @@ from hypothesis import strategies as st
 from models.audit.chain import TenantChain
 from models.audit.entry import AuditError, check_request, entry_hash, request
 from models.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash, tree_root
-from models.audit.signing import key_id, load_or_create_key, load_public_key, sign_checkpoint
+from models.audit.signing import key_id, sign_checkpoint
 from models.audit.verify import matches, verify
 
 KEY = Ed25519PrivateKey.generate()
@@ -200,13 +198,3 @@ def test_query_filters_by_actor_action_tenant_and_time() -> None:
     assert found == [5, 8]
     assert not [e for e in log if matches(e, tenant="beta")]
     assert [e["seq"] for e in log if matches(e, until=1002)] == [1, 2]
-
-
-def test_signing_key_file_is_created_private_once_and_reused(tmp_path) -> None:
-    path = tmp_path / "audit" / "signing.key"
-    key = load_or_create_key(path)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    again = load_or_create_key(path)
-    assert key_id(again.public_key()) == key_id(key.public_key())
-    public = load_public_key(path.with_name("signing.key.pub"))
-    assert key_id(public) == key_id(key.public_key())
