@@ -4,8 +4,8 @@ The whole order is in ``build_chain`` (as Alertmanager's ``notify.MultiStage`` l
 its stages in one place)::
 
     client address (behind trusted proxies) -> IP filter -> rate limit per address
-    -> authenticate -> the credential's networks -> authorize -> MFA
-    -> rate limit per tenant and credential
+    -> failed authentications per address -> authenticate -> the credential's networks
+    -> authorize -> MFA -> rate limit per tenant and credential
 
 A step is any object with ``async def check(self, request, ctx) -> Response | None``:
 it returns a response to refuse the request (the chain stops there) or None to let
@@ -14,19 +14,25 @@ the view declares, the Principal, the tenant). Adding IP filtering or rate limit
 adding a step and one line in ``build_chain``.
 
 What each request needs is declared by its view: ``permissions = {"GET": READ, ...}``
-on the view class (``models.access.permissions``). A view or method without a
-declaration is refused (deny by default). Faust's own pages (/table, /router, /stats,
-/graph, ...) declare nothing; they show every tenant's data and need ADMIN.
+on the view class (``models.access.permissions``; read by ``app/access_routes.py``).
+A view or method without a declaration is refused (deny by default).
+
+A method the view does not serve answers 405 with ``Allow`` before any credential is
+asked for: aiohttp's router answers so for a method no route has, so the methods a path
+serves are no secret; HEAD, which Faust routes on every view, is 405 where there is no GET.
 
 Secure by default: with no credential configured at all (no token on the ``tokens``
 topic, no basic user, no other authenticator), requests from loopback act as an admin
 of every tenant, and any other client is refused unless the worker runs ``--insecure``.
+
+SIGHUP builds the chain again from the pipelines file (``AccessControl.reload``).
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +44,7 @@ from aiohttp import web
 from app.access_guards import (
     AddressRateLimit,
     CredentialNetworks,
+    FailedAuthLimit,
     ForwardedClient,
     IpAllowed,
     RateLimit,
@@ -45,28 +52,22 @@ from app.access_guards import (
     RequireMfa,
 )
 from app.access_oidc import OidcAuth
+from app.access_routes import Need, Permissions, not_allowed
 from app.config.access import AccessConfig, BasicUserConfig
+from app.config.loader import ConfigError, load_file
 from app.login import Login, SessionAuth
 from app.login import register as register_login
 from app.web import PERMISSION, PRINCIPAL, TENANT, refuse, requested_tenant
 from models.access.passwords import PasswordCheck
-from models.access.permissions import ADMIN, PUBLIC, Permission
+from models.access.permissions import PUBLIC
 from models.access.principal import CredentialRefused, Principal
-from models.access.sessions import Sessions
 from models.access.tokens import TokenStore
 
+log = logging.getLogger(__name__)
+
 REALM = 'Bearer realm="alertstream", Basic realm="alertstream"'
-LOCAL_ADMIN = Principal(id="local", roles={"*": "admin"})  # no credentials configured
-
-
-@dataclass(frozen=True, slots=True)
-class Need:
-    """What a route requires: a permission, on every tenant when the view answers about
-    all of them at once (Faust's table pages, /api/v1/limits: ``every_tenant = True``
-    on the view), so a credential bound to some tenants cannot use it."""
-
-    permission: Permission
-    every_tenant: bool = False
+# no credentials configured: loopback acts as admin, counted as MFA (it cannot step up)
+LOCAL_ADMIN = Principal(id="local", roles={"*": "admin"}, mfa=True)
 
 
 @dataclass(slots=True)
@@ -155,14 +156,20 @@ class BasicAuth:
 class Authenticate:
     """Who the caller is: the first authenticator that accepts the Authorization header.
     Public views need no one. No header: with no credential configured anywhere, loopback
-    (or anyone with ``--insecure``) is an admin; otherwise 401."""
+    (or anyone with ``--insecure``) is an admin; otherwise 401. A credential presented
+    and refused is counted against the client's address (``failures``)."""
 
     def __init__(
-        self, authenticators: Sequence[Authenticator], tokens: TokenStore, insecure: bool
+        self,
+        authenticators: Sequence[Authenticator],
+        tokens: TokenStore,
+        insecure: bool,
+        failures: FailedAuthLimit,
     ) -> None:
         self.authenticators = list(authenticators)
         self.tokens = tokens
         self.insecure = insecure
+        self.failures = failures
 
     async def check(self, request: web.Request, ctx: Access) -> web.Response | None:
         if ctx.need.permission is PUBLIC:
@@ -176,12 +183,14 @@ class Authenticate:
                         scheme.lower(), credentials.strip()
                     )
                 except CredentialRefused as exc:
+                    self.failures.failed(ctx.client)
                     return refuse(401, str(exc), **{"WWW-Authenticate": REALM})
                 if principal is not None:
                     ctx.principal = principal
                     return None
-            if not self.tokens.ready:
+            if not self.tokens.ready:  # it may be a token not read yet: not a failure
                 return refuse(503, "API tokens not loaded yet; retry", **{"Retry-After": "1"})
+            self.failures.failed(ctx.client)
             return refuse(401, "invalid credential", **{"WWW-Authenticate": REALM})
         if not any(a.configured() for a in self.authenticators):
             if self.insecure or is_loopback(ctx.client):
@@ -228,7 +237,11 @@ class Authorize:
 
 
 def build_chain(
-    access: AccessConfig, tokens: TokenStore, insecure: bool, login: Login
+    access: AccessConfig,
+    tokens: TokenStore,
+    insecure: bool,
+    login: Login,
+    failures: FailedAuthLimit,
 ) -> list[Step]:
     """The steps every request passes, in order (the one place that lists them)."""
     authenticators: list[Authenticator] = [
@@ -244,7 +257,8 @@ def build_chain(
         ForwardedClient(access.ip_filter.proxies()),
         IpAllowed(access.ip_filter.filter()),
         AddressRateLimit(RequestLimiter(limits.address.limit())),
-        Authenticate(authenticators, tokens, insecure),
+        failures,
+        Authenticate(authenticators, tokens, insecure, failures),
         CredentialNetworks(),
         Authorize(),
         RequireMfa(access.mfa.policy()),
@@ -252,79 +266,109 @@ def build_chain(
     ]
 
 
-class Permissions:
-    """The permission a request needs: its view's declaration for the method."""
-
-    def __init__(self, app: faust.App, access: AccessConfig) -> None:
-        self.app = app
-        self.public_metrics = access.public_metrics
-        self._views: dict[Any, Any] = {}
-
-    def view(self, resource: Any) -> Any:
-        """The Faust view behind an aiohttp resource (found once, by its path)."""
-        if resource not in self._views:
-            for path, view in self.app.web.views.items():
-                if resource.raw_match(path):
-                    self._views[resource] = view
-                    break
-            else:
-                self._views[resource] = None
-        return self._views[resource]
-
-    def need(self, resource: Any, method: str) -> Need | None:
-        """What ``method`` on ``resource`` requires; None: the view declares nothing
-        for it (refused)."""
-        view = self.view(resource)
-        if view is None:
-            return None
-        if type(view).__module__.startswith("faust."):
-            return Need(ADMIN, every_tenant=True)  # Faust's own pages: every table
-        if self.public_metrics and resource.canonical == "/metrics":
-            return Need(PUBLIC)
-        permission = getattr(view, "permissions", {}).get("GET" if method == "HEAD" else method)
-        if permission is None:
-            return None
-        return Need(permission, bool(getattr(view, "every_tenant", False)))
-
-    def table(self) -> list[tuple[str, str, Need | None]]:
-        """Every route the web server has, as (method, path, what it requires): the
-        router walked, for the access test and the docs."""
-        return [
-            (route.method, route.resource.canonical, self.need(route.resource, route.method))
-            for route in self.app.web.web_app.router.routes()
-            if route.resource is not None
-        ]
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def middleware(permissions: Permissions, chain: Sequence[Step]) -> Any:
-    """The aiohttp middleware that runs ``chain`` before every routed request."""
+class Views(Protocol):
+    """What the middleware asks about a route (``Permissions`` on a worker)."""
+
+    public_metrics: bool
+
+    def need(self, resource: Any, method: str) -> Need | None: ...
+
+    def methods(self, resource: Any) -> set[str] | None: ...
+
+
+class AccessControl:
+    """One worker's access control, built from ``access:``: the chain, the local
+    logins and the failed authentications per address. SIGHUP reads ``access:`` from
+    the pipelines file again (``reload``) and builds a new chain; the logins and
+    failure counts carry over, request rate buckets start full."""
+
+    def __init__(
+        self, access: AccessConfig, tokens: TokenStore, insecure: bool, views: Views
+    ) -> None:
+        self.tokens, self.insecure, self.views = tokens, insecure, views
+        self.access = access
+        self.login = Login(access.users, access.sessions.sessions())
+        self.failures = FailedAuthLimit(access.rate_limits.failed_auth.failures())
+        self.use(access)
+
+    def use(self, access: AccessConfig) -> None:
+        """Serve requests by ``access`` from now on (a validated config)."""
+        if access.sessions != self.access.sessions:  # a new key: the old sessions end
+            self.login.sessions = access.sessions.sessions()
+        self.login.users = {u.name: u for u in access.users}
+        limit = access.rate_limits.failed_auth
+        self.failures.window.limit, self.failures.window.window = limit.limit, limit.window
+        self.views.public_metrics = access.public_metrics
+        self.chain = build_chain(access, self.tokens, self.insecure, self.login, self.failures)
+        self.access = access
+
+    def reload(self, path: str) -> list[str]:
+        """SIGHUP: ``access:`` of the pipelines file at ``path``, used if the file is
+        valid; returns its errors (the running access control stays) or []."""
+        try:
+            access = load_file(path).access
+        except ConfigError as exc:
+            log.error("access: reload of %s refused, the running access stays:\n%s", path, exc)
+            return exc.errors
+        self.use(access)
+        log.warning(
+            "access: reloaded from %s: %d users, oidc %s, ip filter allow %d deny %d",
+            path,
+            len(access.users),
+            access.oidc.issuer if access.oidc else "off",
+            len(access.ip_filter.allow),
+            len(access.ip_filter.deny),
+        )
+        return []
+
+
+def middleware(control: AccessControl) -> Any:
+    """The aiohttp middleware that runs the control's chain before every routed request."""
 
     @web.middleware
     async def access_control(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.http_exception is not None:
-            return await handler(request)  # 404 / 405: nothing to protect
-        need = permissions.need(request.match_info.route.resource, request.method)
+        unrouted = request.match_info.http_exception
+        if isinstance(unrouted, web.HTTPMethodNotAllowed):
+            return not_allowed(request.method, set(unrouted.allowed_methods))
+        if unrouted is not None:
+            return await handler(request)  # 404: nothing to protect
+        resource = request.match_info.route.resource
+        if request.method == "HEAD":
+            methods = control.views.methods(resource)
+            if methods is not None and "GET" not in methods:
+                return not_allowed("HEAD", methods)
+        need = control.views.need(resource, request.method)
         if need is None:
             return refuse(403, f"{request.method} {request.path}: no permission declared")
         ctx = Access(client=request.remote or "", need=need)
-        for step in chain:
+        for step in control.chain:
             refused = await step.check(request, ctx)
             if refused is not None:
                 return refused
         request[PRINCIPAL] = ctx.principal
         request[TENANT] = ctx.tenant
         request[PERMISSION] = need.permission
-        return await handler(request)
+        response = await handler(request)
+        if need.permission is PUBLIC and response.status == 401:
+            control.failures.failed(ctx.client)  # its own credential: login, Slack's signature
+        return response
 
     return access_control
 
 
-def install(app: faust.App, access: AccessConfig, tokens: TokenStore, insecure: bool) -> None:
-    """Put access control in front of every view of the worker's web server."""
-    login = Login(access.users, Sessions(access.sessions.key.encode(), access.sessions.ttl))
-    register_login(app, login)
-    chain = build_chain(access, tokens, insecure, login)
-    app.web.web_app.middlewares.append(middleware(Permissions(app, access), chain))
+def for_worker(
+    app: faust.App, access: AccessConfig, tokens: TokenStore, insecure: bool
+) -> AccessControl:
+    """The access control of a worker's web server (its views' declarations); SIGHUP
+    calls its ``reload``, ``install`` puts it in front of the views."""
+    return AccessControl(access, tokens, insecure, Permissions(app))
+
+
+def install(app: faust.App, control: AccessControl) -> None:
+    """Put ``control`` in front of every view of the worker's web server (after the
+    views that others put in front, e.g. tracing, so refused requests are traced)."""
+    register_login(app, control.login)
+    app.web.web_app.middlewares.append(middleware(control))

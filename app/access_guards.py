@@ -1,6 +1,7 @@
 """The access chain's guards around authentication (``app/access.py: build_chain``):
 the client's address behind trusted proxies, IP allow/deny lists (global and per
-credential), MFA for the roles that require it, and request rate limits.
+credential), MFA for the roles that require it, request rate limits, and the
+failed authentications per address.
 
 Each is a step: ``async def check(request, ctx) -> Response | None``.
 """
@@ -17,8 +18,10 @@ from aiohttp import web
 
 from app.web import refuse
 from channels import rate_limit
+from models.access.failures import FailureWindow
 from models.access.ip_filter import Address, IpFilter, Networks, client_address
 from models.access.mfa import MfaPolicy
+from models.access.permissions import PUBLIC
 
 if TYPE_CHECKING:
     from app.access import Access
@@ -166,3 +169,24 @@ class RateLimit:
             if wait:
                 return too_many(wait, ctx.principal.id)
         return None
+
+
+class FailedAuthLimit:
+    """An address that presented too many refused credentials lately
+    (``access.rate_limits.failed_auth``) gets 429 until the oldest failure leaves the
+    window, whatever it sends: checking a right credential would tell a guesser it is
+    right. The public pages read without one (/healthz, signed links) still answer.
+    ``Authenticate`` and the middleware (for a public view's own 401) count failures."""
+
+    def __init__(self, window: FailureWindow, clock: Callable[[], float] = time.monotonic):
+        self.window = window
+        self.clock = clock
+
+    def failed(self, client: str) -> None:
+        self.window.failed(client, self.clock())
+
+    async def check(self, request: web.Request, ctx: Access) -> web.Response | None:
+        if ctx.need.permission is PUBLIC and request.method in ("GET", "HEAD"):
+            return None
+        wait = self.window.wait(ctx.client, self.clock())
+        return too_many(wait, f"failed authentications from {ctx.client}") if wait else None

@@ -82,13 +82,18 @@ runtime = AlertRuntime(
     configs,
 )
 agents.evaluate.follow(configs)
-config_updates.register(  # SIGHUP reloads the config, and the TLS pair if --tls-cert
+tokens = TokenStore()  # every API token, read from the tokens topic by every worker
+access_control = access.for_worker(  # installed below, after tracing
+    app, pipeline_config().access, tokens, settings.insecure
+)
+# SIGHUP reloads the config, the TLS pair if --tls-cert, access:
+config_reloads = config_updates.register(
     app,
     configs,
     config_topic,
     str(settings.pipelines),
     settings.broker,
-    tls.register(app, settings),
+    [*tls.register(app, settings), lambda: access_control.reload(str(settings.pipelines))],
 )
 alerts.register(app, alerts_topic, runtime, settings.tick, guard)
 escalations = escalation.Escalations(
@@ -149,12 +154,12 @@ register_metrics(  # GET /metrics
         senders,
     ),
 )
-tokens = TokenStore()  # every API token, read from the tokens topic by every worker
 access_tokens.register(app, tokens, tokens_topic, settings.broker)
-access.install(app, pipeline_config().access, tokens, settings.insecure)
+access.install(app, access_control)
 audit_log = audit.install(  # the audit log: chained per tenant, HTTP hook, commands, escalations
     app, settings, tables.checkpoint, tables.audit_chains, guard, command_handlers, escalations
 )
+config_reloads.append(audit_log.config_reloaded)  # SIGHUP reloads, with their outcome
 keys.register(  # every worker follows the keys topic; a scheduled KEK rotation
     app,
     tables.protection,

@@ -85,6 +85,13 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
 
+    async def partitions(self) -> int:
+        """How many partitions this worker owns now (0 while it starts or rebalances)."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http, http.get(self.url + "/healthz") as r:
+            return (await r.json())["partitions"] if r.status == 200 else 0
+
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:

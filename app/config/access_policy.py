@@ -15,6 +15,7 @@ access:
     credential: {rate: 20, burst: 100}   # requests per second per token, user or OIDC subject
     tenant: {rate: 100, burst: 500}
     address: {rate: 10, burst: 50}       # per client address, before authentication
+    failed_auth: {limit: 10, window: 1m} # refused credentials per address (on by default)
 ```
 """
 
@@ -23,10 +24,12 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from channels.rate_limit import UNLIMITED, RateLimit
+from models.access.failures import FailureWindow
 from models.access.ip_filter import IpFilter, Networks
 from models.access.mfa import MfaPolicy
 from models.access.oidc import ASYMMETRIC, SECOND_FACTORS, OidcPolicy
 from models.access.permissions import ROLES
+from models.access.sessions import Sessions
 from models.durations import Duration
 
 
@@ -123,6 +126,9 @@ class SessionsConfig(BaseModel):
             raise ValueError("a session key needs at least 32 characters")
         return value
 
+    def sessions(self) -> Sessions:
+        return Sessions(self.key.encode(), self.ttl)
+
 
 class IpFilterConfig(BaseModel):
     """Global allow/deny CIDR lists; ``deny`` wins, an empty ``allow`` allows all.
@@ -153,13 +159,28 @@ class RequestRate(BaseModel):
         return RateLimit(self.rate, self.burst) if self.rate else UNLIMITED
 
 
+class FailedAuthConfig(BaseModel):
+    """Refused credentials per client address: ``limit`` within ``window``, then 429
+    until the oldest leaves the window (``models.access.failures``). Successful
+    requests never count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=10, ge=0)  # 0: off
+    window: Duration = 60.0
+
+    def failures(self) -> FailureWindow:
+        return FailureWindow(self.limit, self.window)
+
+
 class RateLimitsConfig(BaseModel):
     """Token buckets on the HTTP API (off by default): per client address before
     authentication (password and token guessing, login), then per credential and per
-    tenant."""
+    tenant; and the failed authentications per address (on by default)."""
 
     model_config = ConfigDict(extra="forbid")
 
     credential: RequestRate = RequestRate()
     tenant: RequestRate = RequestRate()
     address: RequestRate = RequestRate()
+    failed_auth: FailedAuthConfig = FailedAuthConfig()

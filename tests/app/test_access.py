@@ -21,8 +21,12 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from app.access import LOCAL_ADMIN, Access, Authenticate, Need, TokenAuth
+from app.access import LOCAL_ADMIN, Access, Authenticate, TokenAuth
+from app.access_guards import FailedAuthLimit
+from app.access_routes import Need
+from app.login import PATH as LOGIN
 from app.token_cli import TokenTopic, create
+from models.access.failures import FailureWindow
 from models.access.passwords import hash_password
 from models.access.permissions import PUBLIC, READ, ROLES, Permission, grants
 from models.access.tokens import TokenStore
@@ -44,17 +48,19 @@ access:
     - name: prom
       password_hash: "{hash}"
       roles: {{acme: viewer}}
+  rate_limits:  # polling with a token the worker has not read yet is failing too
+    failed_auth: {{limit: 100}}
 """
 # the route table as the worker builds it: the same modules, Faust's pages included
 ROUTES = """
 import json, sys
 import app.worker
-from app.access import Permissions
+from app.access_routes import Permissions
 from app.faust_app import app
 from app.pipeline import pipeline_config
 app.web.init_server()
-table = Permissions(app, pipeline_config().access).table()
-json.dump([(m, p, n and [n.permission, n.every_tenant]) for m, p, n in table], sys.stdout)
+table = Permissions(app, pipeline_config().access.public_metrics).table()
+json.dump([(m, p, n and [n.permission, n.every_tenant], s) for m, p, n, s in table], sys.stdout)
 """
 SELF_CHECKED = {
     "/healthz",
@@ -136,8 +142,12 @@ def concrete(path: str, tenant: str) -> str:
     return out + rest
 
 
-def expected(need: list | None, roles: dict[str, str] | None, tenant: str) -> int | None:
-    """401 or 403 where the request must be refused, None where it must get through."""
+def expected(
+    need: list | None, served: bool, roles: dict[str, str] | None, tenant: str
+) -> int | None:
+    """401, 403 or 405 where the request must be refused, None where it must get through."""
+    if not served:
+        return 405  # HEAD where the view has no GET: for every caller, before credentials
     if need is None:
         return 403  # declared nothing: deny by default
     permission, every_tenant = Permission(need[0]), need[1]
@@ -160,31 +170,32 @@ async def test_every_route_every_role_own_and_other_tenant(scope: Scope) -> None
         role, _, tenant = name.partition("@")
         principals[name] = (token, {tenant: role})
     cases = [
-        (method, path, need, who, tenant)
-        for method, path, need in scope.routes
+        (method, path, need, served, who, tenant)
+        for method, path, need, served in scope.routes
         for who in principals
         for tenant in (OWN, OTHER)
     ]
     gate = asyncio.Semaphore(8)
 
     async def check(case: tuple) -> tuple[tuple, int, int | None]:
-        method, path, need, who, tenant = case
+        method, path, need, served, who, tenant = case
         token, roles = principals[who]
         async with gate:
             status, _ = await scope.call(method, concrete(path, tenant), token, tenant)
-        return case, status, expected(need, roles, tenant)
+        return case, status, expected(need, served, roles, tenant)
 
     results = await asyncio.gather(*(check(c) for c in cases))
     wrong = [
-        (case[:2], case[3:], status, want)
+        (case[:2], case[4:], status, want)
         for case, status, want in results
-        if (status in (401, 403)) != (want is not None) or (want is not None and status != want)
+        if (status in (401, 403, 405)) != (want is not None)
+        or (want is not None and status != want)
     ]
     assert not wrong, f"{len(wrong)} of {len(results)} answered otherwise: {wrong[:20]}"
     # none is open without a credential but the health page and the views that check
     # a credential of their own (Slack's signature, signed links, the login form)
-    open_ = {(c[0], c[1]) for c, status, _ in results if c[3] == "anonymous" and status < 400}
-    public = {(m, p) for m, p, need in scope.routes if need and need[0] == PUBLIC}
+    open_ = {(c[0], c[1]) for c, status, _ in results if c[4] == "anonymous" and status < 400}
+    public = {(m, p) for m, p, need, _ in scope.routes if need and need[0] == PUBLIC}
     assert open_ <= public
     assert {p for _, p in public} <= SELF_CHECKED
     print(
@@ -321,9 +332,24 @@ async def test_without_credentials_only_loopback_is_served(
 ) -> None:
     tokens = TokenStore()
     tokens.ready = True
-    step = Authenticate([TokenAuth(tokens)], tokens, insecure)
+    failures = FailedAuthLimit(FailureWindow(limit=10, window=60.0))
+    step = Authenticate([TokenAuth(tokens)], tokens, insecure, failures)
     request = _request(remote)
     ctx = Access(client=request.remote or "", need=Need(READ))
     refused = await step.check(request, ctx)
     assert (refused.status if refused else None) == status
     assert ctx.principal == (None if status else LOCAL_ADMIN)
+
+
+async def test_an_unserved_method_is_405_with_allow_whoever_asks(scope: Scope) -> None:
+    for token in (None, "ast_00000000_nope", scope.tokens["admin@*"]):
+        for method in ("HEAD", "PUT"):  # HEAD: routed by Faust; PUT: by no route
+            status, body = await scope.call(method, "/api/v1/login", token)
+            assert status == 405, (method, token, body)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.put(scope.worker.url + "/api/v2/alerts") as r,
+        ):
+            assert (r.status, r.headers["Allow"]) == (405, "GET, HEAD, POST")
+        async with aiohttp.ClientSession() as http, http.head(scope.worker.url + LOGIN) as r:
+            assert r.headers["Allow"] == "POST"

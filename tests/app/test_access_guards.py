@@ -17,28 +17,45 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.access import Need, build_chain, middleware
+from app.access import AccessControl, middleware
+from app.access_routes import Need
 from app.config.access import AccessConfig
 from app.login import PATH as LOGIN
-from app.login import Login, LoginView
+from app.login import LoginView
 from app.web import principal_of, tenant_of
 from models.access.passwords import hash_password
 from models.access.permissions import ADMIN, PUBLIC, READ, Permission
 from models.access.sessions import Sessions
 from models.access.tokens import TokenStore
 
+# the middleware leaves the caller on the request under typed keys (web.RequestKey)
+pytestmark = pytest.mark.filterwarnings("error::aiohttp.web_exceptions.NotAppKeyWarning")
 SECRET = pyotp.random_base32()
 PASSWORD_HASH = hash_password("s3cret", n=2)  # cheap scrypt: the cost is not under test
 
 
 class Views:
     """The permission of each test route (what ``app.access.Permissions`` reads from
-    the views of a worker)."""
+    the views of a worker), and the methods each serves (Faust routes HEAD on all)."""
 
-    needs: dict[str, Permission] = {"/read": READ, "/admin": ADMIN, LOGIN: PUBLIC}
+    needs: dict[str, Permission] = {
+        "/read": READ,
+        "/admin": ADMIN,
+        "/health": PUBLIC,
+        "/post": READ,
+        LOGIN: PUBLIC,
+    }
+    public_metrics = False
 
     def need(self, resource: Any, method: str) -> Need | None:
         return Need(self.needs[resource.canonical], False)
+
+    def methods(self, resource: Any) -> set[str]:
+        post_only = resource.canonical in ("/post", LOGIN)
+        return {"POST", "HEAD"} if post_only else {"GET", "HEAD"}
+
+
+CONTROL = web.AppKey("control", AccessControl)
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -64,14 +81,17 @@ async def client() -> AsyncIterator[Client]:
         config = AccessConfig.model_validate(access)
         tokens = TokenStore()
         tokens.ready = True
-        login = Login(config.users, Sessions(ttl=60))
-        app = web.Application(
-            middlewares=[middleware(Views(), build_chain(config, tokens, False, login))]
-        )
-        app.router.add_get("/read", whoami)
-        app.router.add_get("/admin", whoami)
-        view = type("LoginView", (LoginView,), {"login": login})(None, None)
+        control = AccessControl(config, tokens, False, Views())
+        control.login.sessions = Sessions(ttl=60)
+        app = web.Application(middlewares=[middleware(control)])
+        app[CONTROL] = control
+        for path in ("/read", "/admin", "/health"):
+            app.router.add_get(path, whoami)
+        app.router.add_post("/post", whoami)
+        app.router.add_route("HEAD", "/post", whoami)  # as Faust routes every view
+        view = type("LoginView", (LoginView,), {"login": control.login})(None, None)
         app.router.add_post(LOGIN, view.post)
+        app.router.add_route("HEAD", LOGIN, view.post)
         test_client = TestClient(TestServer(app))
         await test_client.start_server()
         made.append(test_client)
@@ -362,3 +382,86 @@ async def test_jwks_url_given_or_discovery_naming_another_issuer(
     token = provider.token(iss=provider.issuer + "/")
     status, error = await status_and_error(server, "/read", headers=bearer(token))
     assert status == 401 and "not ours" in error, error
+
+
+async def test_a_method_the_view_does_not_serve_is_405_with_allow_for_anyone(
+    client: Client,
+) -> None:
+    server = await client({"users": [user()]})
+    for headers in ({}, ANN, basic("ann", "wrong")):
+        for method, path, allow in (
+            ("HEAD", "/post", "POST"),  # routed (Faust routes HEAD everywhere), no GET
+            ("PUT", "/post", "POST"),  # not routed: aiohttp's 405, its HEAD dropped too
+            ("DELETE", "/read", "GET, HEAD"),
+            ("HEAD", LOGIN, "POST"),
+        ):
+            response = await server.request(method, path, headers=headers)
+            assert (response.status, response.headers.get("Allow")) == (405, allow), (
+                method,
+                path,
+                headers,
+            )
+    # the methods it serves still ask for a credential
+    assert (await server.head("/read")).status == 401
+    assert (await server.head("/read", headers=ANN)).status == 200
+    assert (await server.post("/post")).status == 401
+
+
+async def test_the_loopback_admin_without_credentials_counts_as_mfa(client: Client) -> None:
+    server = await client({"mfa": {"roles": ["admin"]}})  # and no credential configured
+    response = await server.get("/admin")
+    assert response.status == 200
+    assert await response.json() == {"id": "local", "mfa": True, "tenant": None}
+
+
+async def test_failed_authentications_per_address_get_429_and_recover(client: Client) -> None:
+    assert AccessConfig().rate_limits.failed_auth.limit == 10  # on by default
+    server = await client(
+        {
+            "users": [user()],
+            "rate_limits": {"failed_auth": {"limit": 3, "window": "300ms"}},
+        }
+    )
+    # successful requests, and requests without a credential, never count
+    for _ in range(12):
+        assert (await server.get("/read", headers=ANN)).status == 200
+        assert (await server.get("/read")).status == 401
+    wrong = basic("ann", "guess")
+    assert [(await server.get("/read", headers=wrong)).status for _ in range(2)] == [401] * 2
+    body = {"user": "ann", "password": "guess", "code": "123456"}
+    assert (await server.post(LOGIN, json=body)).status == 401  # the third failure
+    for headers in (wrong, ANN):  # the right password too: it would tell the guesser
+        response = await server.get("/read", headers=headers)
+        assert response.status == 429 and response.headers["Retry-After"] == "1"
+        assert "failed authentications from 127.0.0.1" in (await response.json())["error"]
+    assert (await server.post(LOGIN, json=body)).status == 429
+    assert (await server.get("/health")).status == 200  # public pages read without one
+    await asyncio.sleep(0.35)  # the window has passed
+    assert (await server.get("/read", headers=ANN)).status == 200
+
+
+async def test_reload_swaps_users_lists_and_limits_and_keeps_them_on_a_bad_file(
+    client: Client, tmp_path: Any
+) -> None:
+    server = await client({"users": [user()]})
+    control = server.app[CONTROL]
+    path = tmp_path / "pipelines.yaml"
+
+    def write(access: str) -> None:
+        path.write_text(f"route:\n  receiver: ops\nreceivers:\n  - name: ops\naccess:\n{access}")
+
+    bob = f"    - name: bob\n      password_hash: {PASSWORD_HASH}\n      roles: {{acme: viewer}}\n"
+    write(f"  users:\n{bob}  rate_limits:\n    credential: {{rate: 0.2, burst: 2}}\n")
+    assert control.reload(str(path)) == []
+    assert (await server.get("/read", headers=ANN)).status == 401  # ann is gone
+    statuses = [(await server.get("/read", headers=basic("bob"))).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    write(f"  users:\n{bob.replace('viewer', 'overlord')}  ip_filter: {{deny: [nonsense]}}\n")
+    errors = control.reload(str(path))
+    assert len(errors) == 2 and all(e.startswith(f"{path}:") for e in errors), errors
+    assert "overlord" in errors[0] + errors[1] and "nonsense" in errors[0] + errors[1]
+    assert (await server.get("/read", headers=basic("bob"))).status == 429  # still limited
+    write(f"  users:\n{bob}  ip_filter: {{deny: [127.0.0.0/8]}}\n")
+    assert control.reload(str(path)) == []
+    status, error = await status_and_error(server, "/read", headers=basic("bob"))
+    assert status == 403 and "127.0.0.1 is not allowed" in error
