@@ -19,7 +19,7 @@ changelog carries them as separate records (docs/analytics.md, Limits).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import faust
@@ -27,18 +27,21 @@ import faust
 from agents.commands import Commands
 from agents.continuity import OffsetGuard
 from agents.dlq import dead_letters, raw_reject
+from app.config.analytics import TenantSpecs
 from app.faust_app import history_topic
 from models.analytics import query, recommend, sla
+from models.analytics.actions import Members, action_event
 from models.analytics.recommend import Thresholds
-from models.analytics.spec import AnalyticsSpec
 from models.analytics.tracker import Batch, episodes
 from models.analytics.windows import DAY
 from models.wire import WireError, decode_batch
 from tables.store import Checkpoint, PartitionStore
 
 HISTORY, RECEIPTS = "history", "receipts"
-ACTED_OPS = ("ack", "resolve", "silence")  # commands a person acts on a group with
 RECOMMEND_DAYS = 30
+Learned = Callable[[str, float], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+"""(tenant, now) -> its static threshold rules and the bands learned for its series
+(``recommend.learned_band``)"""
 GC_EVERY = 600.0
 
 
@@ -48,24 +51,27 @@ class Analytics:
 
     def __init__(
         self,
-        spec: AnalyticsSpec,
+        specs: TenantSpecs,
         thresholds: Thresholds,
         store: PartitionStore,
         checkpoint: Checkpoint,
         app: faust.App,
+        learned: Learned = lambda tenant, now: ([], []),
     ) -> None:
-        self.spec = spec
+        self.specs = specs  # each tenant's SLA targets and business hours
         self.thresholds = thresholds
         self.store = store
         self.checkpoint = checkpoint
         self.app = app
+        self.learned = learned
+        self.incident_members: Members = lambda tenant, incident: []  # set by register
 
     # --- writes ---------------------------------------------------------------------------
     def apply(
         self, partition: int, kind: str, tenant: str, items: list[Any], at: float
     ) -> list[tuple[Any, str]]:
         """Stage one record's effect; returns the items not understood, with why."""
-        batch = Batch(lambda key: self.store.get(partition, key), self.spec)
+        batch = Batch(lambda key: self.store.get(partition, key), self.specs.spec_for(tenant))
         bad: list[tuple[Any, str]] = []
         for item in items:
             try:
@@ -83,35 +89,28 @@ class Analytics:
         return bad
 
     async def after_command(self, partition: int, cmd: dict[str, Any], now: float) -> None:
-        """An applied ack, resolve or silence by a person goes on the history topic as an
-        ``action`` event, with the state changes it is ordered after."""
-        op = cmd.get("op") or cmd.get("action")
-        tenant = cmd.get("tenant")
-        if op not in ACTED_OPS or not isinstance(tenant, str):
-            return
-        event = {
-            "kind": "action",
-            "op": op,
-            "group_keys": [cmd["group_key"]] if cmd.get("group_key") else [],
-            "fingerprints": [cmd["fingerprint"]] if cmd.get("fingerprint") else [],
-            "user": str(cmd.get("user") or ""),
-            "at": now,
-        }
-        self.checkpoint.produce(history_topic.get_topic_name(), tenant.encode(), [event])
+        """An applied ack, resolve or silence by a person, of a group, an alert or an
+        incident, goes on the history topic as an ``action`` event, with the state
+        changes it is ordered after."""
+        found = action_event(cmd, self.incident_members, now)
+        if found is not None:
+            tenant, event = found
+            self.checkpoint.produce(history_topic.get_topic_name(), tenant.encode(), [event])
 
     def gc(self, now: float) -> int:
         """Forget resolved alerts past the flap window, hour windows past their
         retention, day windows and episodes past theirs. Returns keys deleted."""
         n = 0
+        spec = self.specs.default  # the worker-wide flap window and retentions
         for p in self.owned():
             for key, st in self.store.scan(p, "a/"):
-                if st.get("resolved") is not None and st["resolved"] < now - self.spec.flap_window:
+                if st.get("resolved") is not None and st["resolved"] < now - spec.flap_window:
                     self.store.delete(p, key)
                     n += 1
             for prefix, keep in (
-                ("w/h/", self.spec.hourly_retention),
-                ("w/d/", self.spec.retention),
-                ("e/", self.spec.retention),
+                ("w/h/", spec.hourly_retention),
+                ("w/d/", spec.retention),
+                ("e/", spec.retention),
             ):
                 cutoff = f"{prefix}{int(now - keep):010d}"
                 for key, _ in self.store.scan(p, prefix):
@@ -145,7 +144,7 @@ class Analytics:
         return sla.report(
             tenant,
             period,
-            self.spec.sla,
+            self.specs.spec_for(tenant).sla,
             self.episodes(tenant, start, end),
             self.episodes(tenant, *before),
             now,
@@ -153,7 +152,8 @@ class Analytics:
 
     def recommendations(self, tenant: str, now: float) -> list[dict[str, Any]]:
         episodes = self.episodes(tenant, now - RECOMMEND_DAYS * DAY, now)
-        return recommend.recommend(episodes, self.thresholds)
+        rules, bands = self.learned(tenant, now)
+        return recommend.recommend(episodes, self.thresholds, rules, bands)
 
 
 def register(
@@ -166,6 +166,13 @@ def register(
     """One agent per input (``topics``: history and receipts), the commands observer and
     the retention timer. ``guard`` keeps its offsets in the analytics table itself."""
     commands.observers.append(analytics.after_command)
+
+    def incident_members(tenant: str, incident: str) -> list[str]:
+        stage = commands.runtime.incidents  # None: correlation is off
+        inc = stage.correlator.incidents.get(incident) if stage is not None else None
+        return sorted(inc.members) if inc is not None and inc.tenant == tenant else []
+
+    analytics.incident_members = incident_members
     store = analytics.store
     for kind, topic in topics.items():
         name = topic.get_topic_name()

@@ -16,6 +16,7 @@ parameters: 400 listing every reason.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import faust
@@ -27,7 +28,8 @@ from agents import analytics as analytics_agent
 from agents.analytics import Analytics
 from agents.commands import Commands
 from agents.continuity import OffsetGuard
-from app.config.schema import PipelinesConfig
+from app.config.analytics import TenantSpecs
+from app.config.tenants import TenantConfigs
 from app.faust_app import history_topic, receipts_topic
 from app.gather import LOCAL, gathered
 from app.web import json_response, tenant_of
@@ -139,6 +141,29 @@ class RecommendationsView(_AnalyticsView):
         return json_response({"status": "success", "data": found})
 
 
+def learned(
+    configs: TenantConfigs, tenant: str, now: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The tenant's static threshold rules, and the bands its series learned on this
+    worker (auto-threshold bands, anomaly detectors' expected ranges), each with the
+    metric it watches: what ``recommend.learned_band`` compares."""
+    from agents.evaluate import learned_models  # the metrics agent's models
+
+    specs = [r.to_spec() for r in configs.config_for(tenant).rules]
+    metric_of = {s.alert: s.metric for s in specs if getattr(s, "metric", None)}
+    rules = [
+        {"rule": s.alert, "metric": s.metric, "op": s.op, "threshold": s.threshold}
+        for s in specs
+        if getattr(s, "kind", "") == "threshold" and getattr(s, "op", None) is not None
+    ]
+    bands = [
+        {"metric": metric_of[m["rule"]], "labels": m["labels"], "band": band}
+        for m in learned_models(tenant, now)
+        if m["rule"] in metric_of and (band := m.get("band") or m.get("expected_range"))
+    ]
+    return rules, bands
+
+
 ROUTES: dict[str, type[_AnalyticsView]] = {
     "/api/v1/analytics": AnalyticsView,
     "/api/v1/reports/sla": SlaReportView,
@@ -147,17 +172,24 @@ ROUTES: dict[str, type[_AnalyticsView]] = {
 
 
 def start(
-    app: faust.App, config: PipelinesConfig, commands: Commands, broker: str
+    app: faust.App, configs: TenantConfigs, commands: Commands, broker: str
 ) -> Analytics | None:
-    """The analytics agent (if the config has an ``analytics:`` section) and the views."""
+    """The analytics agent (if pipelines.yaml has an ``analytics:`` section) and the
+    views; each tenant's own SLA targets and business hours follow its config."""
     analytics = None
+    config = configs.base
     if config.analytics is not None:
+        specs = TenantSpecs(config)
+        configs.subscribe(specs.swap)
+        for tenant in configs.tenants():  # the tenant files
+            specs.swap(tenant, configs.config_for(tenant), time.time())
         analytics = Analytics(
-            config.analytics.build(config.oncall),
+            specs,
             config.analytics.thresholds(),
             tables.analytics,
             tables.checkpoint,
             app,
+            partial(learned, configs),
         )
         guard = OffsetGuard(app, tables.analytics, broker)  # offsets beside the windows
         topics = {analytics_agent.HISTORY: history_topic, analytics_agent.RECEIPTS: receipts_topic}

@@ -44,7 +44,9 @@ from channels.receipt import DEAD, FAILED, SKIPPED, Receipt
 from models.access.permissions import READ
 from models.alerting.alert import FIRING
 from models.counts import IngestCounts
+from models.rules.anomaly import AnomalyEvaluator
 from models.rules.evaluator import RuleEvaluator
+from models.rules.event_eval import EventEvaluator
 from tables.store import PartitionStore
 
 if TYPE_CHECKING:
@@ -80,6 +82,8 @@ class Sources:
         events: IngestCounts,
         samples: Mapping[str, int],
         rules: RuleEvaluator,
+        anomaly: AnomalyEvaluator,
+        event_rules: EventEvaluator,
         stores: list[PartitionStore],
         offsets: PartitionStore,
         dlq_topic: str,
@@ -89,6 +93,8 @@ class Sources:
         self.events = events
         self.samples = samples  # agents.evaluate's per-record counts
         self.rules = rules  # the windowed rules (agents.evaluate.evaluator)
+        self.anomaly = anomaly  # the anomaly rules (agents.evaluate.anomaly)
+        self.event_rules = event_rules  # the event rules (agents.events)
         self.stores = stores
         self.offsets = offsets  # each guarded input's next expected offset
         self.dlq_topic = dlq_topic
@@ -247,11 +253,16 @@ class PipelineCollector(Collector):
             "Samples folded into a windowed rule's window (rule evaluations' input).",
             s.samples["matched"],
         )
-        yield _counter(
+        evaluations = CounterMetricFamily(
             "alertstream_rule_evaluations",
-            "Closed windows of a series judged by a windowed rule.",
-            s.rules.judged,
+            "Rule evaluations by kind: windowed (a closed window of a series judged), "
+            "anomaly (a point scored by a series' detector), event (an event fed to a rule).",
+            labels=["kind"],
         )
+        evaluations.add_metric(["windowed"], s.rules.judged)
+        evaluations.add_metric(["anomaly"], s.anomaly.scored)
+        evaluations.add_metric(["event"], s.event_rules.judged)
+        yield evaluations
         yield _counter("alertstream_events_received", "Events accepted.", s.events.received)
         yield _counter("alertstream_events_rejected", "Events sent to dlq.", s.events.rejected)
         yield _counter(

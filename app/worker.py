@@ -135,7 +135,7 @@ serve(app, api_incidents.ROUTES, runtime)
 serve(app, api_oncall.ROUTES, runtime)
 escalation_api.register(app, escalations)
 backtest.register(app, settings, configs)
-api_analytics.start(app, pipeline_config(), command_handlers, settings.broker)
+api_analytics.start(app, configs, command_handlers, settings.broker)
 table_views.register(app, tables.checkpoint.stores)  # GET /table/...
 tracing.setup(app, settings)  # OTLP export when an endpoint is configured
 register_metrics(  # GET /metrics
@@ -147,6 +147,8 @@ register_metrics(  # GET /metrics
             event_rules.ingested,
             agents.evaluate.stats,
             agents.evaluate.evaluator,
+            agents.evaluate.anomaly,
+            event_rules.evaluator,
             tables.checkpoint.stores,
             tables.offsets,
             dlq_topic.get_topic_name(),

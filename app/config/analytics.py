@@ -18,10 +18,19 @@
 A team of ``oncall.teams`` with no business hours of its own works when its members do
 (their ``working_hours``), so interruptions of that team are counted against them.
 Without the section analytics is off (no agent reads the ``history`` topic).
+
+A tenant's own config (its file under ``tenant_files:`` or a version on the ``config``
+topic) may have an ``analytics:`` section with its ``sla`` targets and its
+``business_hours``: each replaces, for that tenant, what ``pipelines.yaml`` says (the
+other keys are worker-wide). ``TenantSpecs`` keeps each tenant's spec, swapped when its
+config changes.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.config.oncall import OncallConfig
@@ -29,6 +38,12 @@ from app.config.routing import TimeIntervalSpec
 from models.analytics.recommend import Thresholds
 from models.analytics.spec import DEFAULT_HOURS, AnalyticsSpec, BusinessHours, SlaTarget
 from models.durations import Duration
+
+if TYPE_CHECKING:
+    from app.config.schema import PipelinesConfig
+
+TENANT_OWN = ("sla", "business_hours")
+"""What a tenant's own ``analytics:`` may set (the rest is worker-wide)."""
 
 
 class _Model(BaseModel):
@@ -75,6 +90,7 @@ class RecommendationsConfig(_Model):
     target: float = Field(default=0.9, gt=0, le=1)
     together_within: Duration = 60.0
     min_together: int = Field(default=5, ge=1)
+    band_actionability: float = Field(default=0.2, ge=0, le=1)
 
 
 class AnalyticsConfig(_Model):
@@ -120,4 +136,79 @@ class AnalyticsConfig(_Model):
             target=r.target,
             together_within=r.together_within,
             min_together=r.min_together,
+            band_actionability=r.band_actionability,
         )
+
+
+def tenant_errors(own: AnalyticsConfig | None, text: str, fname: str) -> list[str]:
+    """What a tenant's own ``analytics:`` may not say, with file, line and key: the
+    worker-wide keys, and a ``tenant:`` (its targets and hours are its own)."""
+    if own is None:
+        return []
+    errors = [
+        f"{fname}:{_line(text, ('analytics', k))}: analytics.{k}: worker-wide, set in"
+        f" pipelines.yaml (a tenant's analytics holds {' and '.join(TENANT_OWN)})"
+        for k in sorted(own.model_fields_set - set(TENANT_OWN))
+    ]
+    for key, entries in (("sla", own.sla), ("business_hours", own.business_hours)):
+        for i, e in enumerate(entries):
+            if e.tenant is not None:
+                errors.append(
+                    f"{fname}:{_line(text, ('analytics', key, i, 'tenant'))}:"
+                    f" analytics.{key}[{i}].tenant: not allowed in a tenant's config"
+                    " (its targets and hours are its own)"
+                )
+    return errors
+
+
+def _line(text: str, path: tuple[str | int, ...]) -> int:
+    """The line of a key in YAML text (1 if it cannot be found)."""
+    node = yaml.compose(text)
+    line = 1
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == part]
+            if not found:
+                return line
+            key, node = found[0]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+class TenantSpecs:
+    """Each tenant's analytics spec: ``pipelines.yaml``'s, with the tenant's own SLA
+    targets and business hours where its config has them. A ``TenantConfigs``
+    listener (``swap``), so a tenant's change applies from its next record."""
+
+    def __init__(self, base: PipelinesConfig) -> None:
+        assert base.analytics is not None
+        self.base = base
+        self.default = base.analytics.build(base.oncall)
+        self.own: dict[str, AnalyticsSpec] = {}
+
+    def spec_for(self, tenant: str) -> AnalyticsSpec:
+        return self.own.get(tenant, self.default)
+
+    def swap(self, tenant: str | None, config: PipelinesConfig, now: float) -> None:
+        if tenant is None:  # pipelines.yaml reloaded: its targets and hours
+            if config.analytics is not None:
+                self.base = config
+                self.default = config.analytics.build(config.oncall)
+            return
+        own = config.analytics
+        if own is None or not (own.model_fields_set & set(TENANT_OWN)):
+            self.own.pop(tenant, None)
+            return
+        assert self.base.analytics is not None
+        mine = {
+            k: [e.model_copy(update={"tenant": tenant}) for e in getattr(own, k)]
+            for k in TENANT_OWN
+            if k in own.model_fields_set
+        }
+        merged = self.base.analytics.model_copy(update=mine)
+        self.own[tenant] = merged.build(self.base.oncall)

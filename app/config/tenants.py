@@ -1,7 +1,8 @@
 """Per-tenant pipelines, changed at run time: the set of configs a worker runs with.
 
 A tenant's own config holds only its part of the pipelines file (``TENANT_KEYS``: rules,
-route, receivers, inhibitions, time intervals); the worker-wide settings (delivery,
+route, receivers, inhibitions, time intervals, analytics' SLA targets and business
+hours); the worker-wide settings (delivery,
 limits, flapping, ...) stay those of ``pipelines.yaml``.  It comes either from a file
 named under ``tenant_files:`` (re-read on SIGHUP) or from a version on the compacted
 ``config`` topic (``PUT /api/v1/config/{tenant}``, ``alertstream config apply``).  Both
@@ -27,6 +28,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from app.config.analytics import tenant_errors as analytics_errors
 from app.config.loader import ConfigError, load_file, load_text
 from app.config.receivers import Receiver
 from app.config.schema import PipelinesConfig
@@ -35,7 +37,15 @@ log = logging.getLogger(__name__)
 
 TENANT_KEYS = tuple(
     k
-    for k in ("rules", "event_rules", "route", "receivers", "inhibit_rules", "time_intervals")
+    for k in (
+        "rules",
+        "event_rules",
+        "route",
+        "receivers",
+        "inhibit_rules",
+        "time_intervals",
+        "analytics",  # its SLA targets and business hours only (app/config/analytics.py)
+    )
     if k in PipelinesConfig.model_fields
 )
 """The keys a tenant's own config may hold (every rule kind); the rest is worker-wide."""
@@ -124,6 +134,8 @@ def tenant_config(
     with file, line and key), over the worker-wide settings of ``base``; ``*_file``
     secrets only from a tenant file (``secret_files``: its directory)."""
     own = load_text(text, fname, env, only=TENANT_KEYS, secret_files=secret_files)
+    if errors := analytics_errors(own.analytics, text, fname):
+        raise ConfigError(errors)
     return base.model_copy(update={k: getattr(own, k) for k in TENANT_KEYS})
 
 

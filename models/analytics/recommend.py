@@ -10,6 +10,11 @@
 * ``arrive_together``: two groups whose alerts arrive within ``together_within`` of each
   other nearly every time: one notification would do (a shared ``group_by``), or the
   one that comes second is a symptom of the first (an inhibit rule).
+* ``learned_band``: a static threshold rule whose alerts are mostly not acted on, on a
+  metric whose series have a learned band (an auto-threshold or anomaly rule's model)
+  that holds the threshold: the values between the threshold and the band's edge are
+  normal for those series, so a band rule (``condition: auto``) would have kept the
+  alerts of those series quiet.
 
 Each comes with its evidence and the expected reduction in alerts or notifications.
 """
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -38,6 +43,8 @@ class Thresholds:
     together_within: float = 60.0
     min_together: int = 5
     together_share: float = 0.9  # of the rarer group's arrivals
+    band_actionability: float = 0.2  # a threshold rule acted on at most this often ...
+    # ... whose metric has learned bands holding its threshold: suggest a band
 
 
 def _nice(seconds: float) -> float:
@@ -192,5 +199,76 @@ def together(episodes: list[dict[str, Any]], th: Thresholds) -> list[dict[str, A
     return out
 
 
-def recommend(episodes: list[dict[str, Any]], th: Thresholds) -> list[dict[str, Any]]:
-    return noisy(episodes, th) + flapping(episodes, th) + together(episodes, th)
+def _holds(op: str, threshold: float, band: tuple[float, float]) -> bool:
+    """Whether the band deems values past the threshold normal: it would not fire
+    between the threshold and its own edge."""
+    lo, hi = band
+    return hi > threshold if op in (">", ">=") else lo < threshold
+
+
+def learned_band(
+    episodes: list[dict[str, Any]],
+    rules: list[dict[str, Any]],
+    bands: list[dict[str, Any]],
+    th: Thresholds,
+) -> list[dict[str, Any]]:
+    """``rules``: the tenant's static threshold rules (``rule``, ``metric``, ``op``,
+    ``threshold``); ``bands``: the bands learned for its series (``metric``, ``labels``,
+    ``band`` as [low, high]). The expected reduction is the rule's alerts nobody acted
+    on times the share of the metric's series whose band holds the threshold (the
+    alerts' values are not recorded, so per alert it is an estimate)."""
+    by_rule: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in episodes:
+        by_rule[e.get("rule", "")].append(e)
+    out = []
+    for r in sorted(rules, key=lambda r: r["rule"]):
+        es = by_rule.get(r["rule"], [])
+        acted = sum(1 for e in es if e.get("acknowledged") is not None or e.get("acted"))
+        if len(es) < th.min_fired or acted > th.band_actionability * len(es):
+            continue
+        series = [b for b in bands if b["metric"] == r["metric"] and b.get("band")]
+        holding = [b for b in series if _holds(r["op"], r["threshold"], tuple(b["band"]))]
+        if not holding:
+            continue
+        share = len(holding) / len(series)
+        quiet = round((len(es) - acted) * share)
+        edge = max if r["op"] in (">", ">=") else min
+        out.append(
+            {
+                "kind": "learned_band",
+                "rule": r["rule"],
+                "suggestion": f"replace the static threshold of {r['rule']}"
+                f" ({r['metric']} {r['op']} {r['threshold']:g}) by a learned band"
+                f" (condition: auto): {len(holding)} of {len(series)} of its series learned"
+                f" a normal range past the threshold, and {acted} of its {len(es)} alerts"
+                " were acted on",
+                "evidence": {
+                    "fired": len(es),
+                    "acted_on": acted,
+                    "metric": r["metric"],
+                    "threshold": r["threshold"],
+                    "series": len(series),
+                    "series_band_holds_threshold": len(holding),
+                    "band_edge": edge(b["band"][1 if edge is max else 0] for b in holding),
+                    "examples": [
+                        {"labels": b["labels"], "band": list(b["band"])} for b in holding[:5]
+                    ],
+                },
+                "expected_reduction": {"alerts": quiet, "share": quiet / len(es)},
+            }
+        )
+    return out
+
+
+def recommend(
+    episodes: list[dict[str, Any]],
+    th: Thresholds,
+    rules: Sequence[dict[str, Any]] = (),
+    bands: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    return (
+        noisy(episodes, th)
+        + flapping(episodes, th)
+        + together(episodes, th)
+        + learned_band(episodes, list(rules), list(bands), th)
+    )

@@ -44,6 +44,11 @@ event_rules:
     match: {type: traced}
     window: 1m
     condition: ">= 1"
+  - alert: TracedSilence
+    kind: absence
+    match: {type: beat}
+    group_by: [service]
+    for: 1s
 route:
   receiver: ops
   group_by: [alertname]
@@ -200,7 +205,7 @@ async def test_metrics_karma_probe_counters_and_live_state(scope: Scope) -> None
             value(after, "alertmanager_notifications_total", integration="webhook") == 2
             and value(after, "alertmanager_alerts_invalid_total") == 1
             and sum(v for (n, _), v in after.items() if n == "alertstream_dlq_records") >= 1
-            and value(after, "alertstream_rule_evaluations_total") >= 1
+            and value(after, "alertstream_rule_evaluations_total", kind="windowed") >= 1
         )
         return after if wanted else None
 
@@ -400,3 +405,60 @@ async def test_a_producer_s_traceparent_header_is_continued_to_the_webhook(
     assert spans["alertstream.events"]["parent"] == parent
     for before, after in itertools.pairwise(chain):
         assert spans[after]["parent"] == spans[before]["id"], (after, spans)
+    # the webhook request itself carries the delivery span's W3C traceparent
+    sent = [_header(h, "traceparent") for h in scope.receiver.headers]
+    assert f"00-{trace_id}-{spans['deliver webhook']['id']}-01" in sent, sent
+    samples = await scope.scrape()
+    assert value(samples, "alertstream_rule_evaluations_total", kind="event") >= 1
+    assert ("alertstream_rule_evaluations_total", (("kind", "anomaly"),)) in samples
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+async def test_an_event_rule_s_timer_alert_and_a_command_continue_their_traces(
+    scope: Scope,
+) -> None:
+    """An absence fired by the event rules' timer continues the trace of the tenant's
+    last record (a heartbeat, then a later event that moves the tenant's clock past the
+    rule's ``for``); an ack posted to the API is traced through the commands agent."""
+    trace_id, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    now = time.time()
+    producer = Producer({"bootstrap.servers": scope.broker.removeprefix("kafka://")})
+    producer.produce(
+        scope.worker.topic("events"),
+        json.dumps(
+            [{"type": "beat", "service": "api", "ts": now}, {"type": "other", "ts": now + 5}]
+        ).encode(),
+        b"ticked",
+        headers=[("traceparent", f"00-{trace_id}-{parent}-01".encode())],
+    )
+    producer.flush(10)
+    chain = ["alertstream.events", "alertstream.event_rules", *DELIVERY]
+
+    def the_trace() -> dict[str, dict] | None:
+        spans = {s["name"]: s for s in scope.otlp.spans if s["trace"] == trace_id}
+        return spans if set(chain) <= set(spans) else None
+
+    spans = await eventually(the_trace, timeout=30)
+    assert spans, sorted({(s["name"], s["trace"][:6]) for s in scope.otlp.spans})
+    for before, after in itertools.pairwise(chain):
+        assert spans[after]["parent"] == spans[before]["id"], (after, spans)
+    assert spans["alertstream.event_rules"]["attributes"]["tenant"] == "ticked"
+    hook = [r for r in scope.receiver.requests if r["groupLabels"].get("alertname")]
+    assert any(r["commonLabels"].get("alertname") == "TracedSilence" for r in hook), hook
+
+    await scope.post("/api/v1/groups/ack", {"group_key": '{}:{alertname="Loud"}'})
+
+    def command_trace() -> dict[str, dict] | None:
+        posts = [s for s in scope.otlp.spans if s["name"] == "POST /api/v1/groups/ack"]
+        spans = {
+            s["name"]: s for s in scope.otlp.spans if posts and s["trace"] == posts[0]["trace"]
+        }
+        return spans if "alertstream.commands" in spans else None
+
+    spans = await eventually(command_trace, timeout=20)
+    assert spans, sorted({(s["name"], s["trace"][:6]) for s in scope.otlp.spans})
+    assert spans["alertstream.commands"]["parent"] == spans["POST /api/v1/groups/ack"]["id"]
+    assert spans["alertstream.commands"]["attributes"]["tenant"] == "acme"

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.config.analytics import TenantSpecs
 from app.config.loader import ConfigError, load_text
+from app.config.tenants import TenantConfigs, first_version, tenant_config
 
 BASE = """
 route: {receiver: none}
@@ -68,3 +70,59 @@ def test_bad_analytics_config_is_refused_with_line_and_key(change, broken, reaso
     with pytest.raises(ConfigError) as info:
         load_text(BASE.replace(change, broken, 1), "p.yaml", {})
     assert any(reason in e and "p.yaml:" in e for e in info.value.errors), info.value.errors
+
+
+TENANT = """
+route: {receiver: none}
+receivers: [{name: none}]
+analytics:
+  sla:
+    - {name: acme-fast, acknowledge_within: 5m}
+  business_hours:
+    - time_intervals: [{weekdays: [sunday]}]
+"""
+
+
+def test_a_tenant_s_own_sla_targets_and_business_hours_replace_the_file_s_for_it():
+    base = load_text(BASE, "p.yaml", {})
+    specs = TenantSpecs(base)
+    configs = TenantConfigs(base, {"acme": ("acme.yaml", tenant_config(base, TENANT, "a.yaml"))})
+    configs.subscribe(specs.swap)
+    for tenant in configs.tenants():
+        specs.swap(tenant, configs.config_for(tenant), 0.0)
+    acme, globex = specs.spec_for("acme"), specs.spec_for("globex")
+    assert [(t.name, t.tenant, t.acknowledge_within) for t in acme.sla] == [
+        ("acme-fast", "acme", 300)
+    ]
+    assert [t.name for t in globex.sla] == ["critical"]
+    sunday, tuesday_noon = at("2026-11-22T12:00:00"), at("2026-11-17T12:00:00")
+    assert acme.in_business_hours("acme", "", sunday)
+    assert not acme.in_business_hours("acme", "", tuesday_noon)
+    assert globex.in_business_hours("globex", "", tuesday_noon)
+    assert acme.flap_window == globex.flap_window == 1800  # worker-wide
+    # a version without targets of its own: the file's again
+    configs.apply(first_version("globex", TENANT.split("analytics:")[0], "api", 1.0), 1.0)
+    configs.reload(base, {"acme": ("acme.yaml", tenant_config(base, BASE_ROUTE, "a.yaml"))}, 2.0)
+    assert [t.name for t in specs.spec_for("acme").sla] == ["critical"]
+    assert specs.spec_for("globex") is specs.default
+
+
+BASE_ROUTE = "route: {receiver: none}\nreceivers: [{name: none}]\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ("  flap_window: 1h\n", "a.yaml:7: analytics.flap_window: worker-wide"),
+        (
+            "  sla:\n    - {name: x, tenant: globex, acknowledge_within: 1m}\n",
+            "a.yaml:8: analytics.sla[0].tenant: not allowed in a tenant's config",
+        ),
+    ],
+)
+def test_a_tenant_s_analytics_holds_only_its_targets_and_hours(extra, reason):
+    base = load_text(BASE, "p.yaml", {})
+    text = TENANT.replace("  sla:\n    - {name: acme-fast, acknowledge_within: 5m}\n", "")
+    with pytest.raises(ConfigError) as info:
+        tenant_config(base, text + extra, "a.yaml")
+    assert any(e.startswith(reason) for e in info.value.errors), info.value.errors
