@@ -20,10 +20,12 @@ run: install
 	$(BIN)/alertstream run
 
 # -rs lists every skipped test with its reason; the strict docs build fails on broken links.
+# Two test processes, a test file each at a time (module fixtures stay whole): the
+# end-to-end tests mostly wait on their workers, so two halve the wall time.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mkdocs build --strict
-	$(BIN)/pytest -q -rs
+	$(BIN)/pytest -q -rs -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
