@@ -25,6 +25,7 @@ from app import (
     report_cli,
     token_cli,
 )
+from app.allocator import use_jemalloc
 
 EXIT_CONFIG = 2
 
@@ -70,29 +71,8 @@ def worker_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> None:
-    """glibc gives each thread that allocates its own malloc arena and keeps their freed
-    memory, and raises its mmap threshold as large blocks are freed, after which large
-    transient buffers (notification records of MBs) come from the heap and stay in the
-    RSS. Capping the arenas and fixing the threshold keeps a worker's RSS close to its
-    state. Called before the C libraries' threads start. A no-op off glibc."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt(-8, arenas)  # M_ARENA_MAX
-        libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD (fixed: no dynamic growth)
-    except (OSError, AttributeError):
-        return
-
-
 def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
     """Validate the pipelines file, then hand over to Faust's worker command."""
-    limit_malloc_arenas()
     env = worker_env(args)
     os.environ.update(env)
     from app.settings import reread
@@ -300,9 +280,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    own_process = argv is None  # the command line, not a caller in this process
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = parser().parse_known_args(argv)
     if args.command == "worker":
+        if own_process:
+            use_jemalloc(argv)  # re-executes this command with jemalloc preloaded
         return cmd_worker(args, rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")

@@ -18,7 +18,10 @@ from models.alerting.alert import FIRING, RESOLVED, Alert
 class AlertSet:
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
-        self._expiry: list[tuple[float, str]] = []  # (ends_at, fingerprint), checked lazily
+        # when alerts may expire, checked lazily: fingerprints by the whole second their
+        # ends_at falls in (a list slot per alert, not a heap entry of a tuple and a float)
+        self._due: dict[int, list[str]] = {}
+        self._seconds: list[int] = []  # a heap of the keys of ``_due``
 
     def __len__(self) -> int:
         return len(self.alerts)
@@ -27,7 +30,16 @@ class AlertSet:
         self.alerts[alert.fingerprint] = alert
         alert.stored_ends = alert.ends_at
         if alert.status == FIRING and alert.ends_at:
-            heapq.heappush(self._expiry, (alert.ends_at, alert.fingerprint))
+            self._arm(alert.ends_at, alert.fingerprint)
+
+    def _arm(self, ends_at: float, fingerprint: str) -> None:
+        second = int(ends_at)
+        bucket = self._due.get(second)
+        if bucket is None:
+            self._due[second] = [fingerprint]
+            heapq.heappush(self._seconds, second)
+        else:
+            bucket.append(fingerprint)
 
     def merge(self, incoming: list[Alert], now: float) -> tuple[list[Alert], list[Alert]]:
         """Returns (alerts whose state changed, refreshed alerts due for a write)."""
@@ -70,10 +82,10 @@ class AlertSet:
                 # the pending expiry entry is re-armed when it comes due (``expire``);
                 # a new one is needed only if the alert now ends sooner
                 if old.ends_at and (not before or old.ends_at < before):
-                    heapq.heappush(self._expiry, (old.ends_at, fp))
+                    self._arm(old.ends_at, fp)
                 continue
             if new.status == FIRING and new.ends_at:
-                heapq.heappush(self._expiry, (new.ends_at, fp))
+                self._arm(new.ends_at, fp)
         for alert in changed:
             alert.stored_ends = alert.ends_at
         for alert in stale:
@@ -83,18 +95,21 @@ class AlertSet:
     def expire(self, now: float) -> list[Alert]:
         """Resolve firing alerts whose ends_at has passed (not re-sent in time)."""
         out: list[Alert] = []
-        heap = self._expiry
-        while heap and heap[0][0] <= now:
-            _, fp = heapq.heappop(heap)
-            alert = self.alerts.get(fp)
-            if alert is None or alert.status != FIRING or not alert.ends_at:
-                continue
-            if alert.ends_at <= now:
-                alert.status = RESOLVED
-                alert.changed()
-                out.append(alert)
-            else:  # refreshed since: one entry per alert, re-armed at its new end
-                heapq.heappush(heap, (alert.ends_at, fp))
+        later: list[tuple[float, str]] = []  # refreshed since, or due later in the second
+        seconds, due, alerts = self._seconds, self._due, self.alerts
+        while seconds and seconds[0] <= now:
+            for fp in due.pop(heapq.heappop(seconds)):
+                alert = alerts.get(fp)
+                if alert is None or alert.status != FIRING or not alert.ends_at:
+                    continue
+                if alert.ends_at <= now:
+                    alert.status = RESOLVED
+                    alert.changed()
+                    out.append(alert)
+                else:
+                    later.append((alert.ends_at, fp))
+        for ends_at, fp in later:
+            self._arm(ends_at, fp)
         return out
 
     def drop(self, fingerprint: str) -> None:
