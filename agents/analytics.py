@@ -7,17 +7,19 @@ keeps per tenant, hour and day, and dimension (rule, severity, team, receiver, r
 escalation policy) the counts and duration sketches of ``models/analytics``, plus each
 alert's episode for SLA reports and recommendations.
 
-Durability as on the alert path: an input record's effect is staged in the
-``analytics`` table and written by the same batch commit as the next offset this agent
-expects from that input partition, both in partition p of the one table, so one local
-RocksDB WriteBatch holds them: a kill -9 loses the record's effect and its offset
-together (the record is read again) or keeps both (a re-delivery is skipped by
-offset). Records the consumer skipped are read back (``agents/continuity.py``). The
-changelog carries them as separate records (docs/analytics.md, Limits).
+Durability: an input record's effect is staged in the ``analytics`` table with a
+journal entry of the values it overwrites, and written by one commit with the next
+offset this agent expects from that input partition (partition p of the one table), so
+one local RocksDB WriteBatch holds them. Counting is not idempotent, and the changelog
+replayed at recovery can set some of those keys back and not others; so a partition
+taken starts by undoing its recent records from the journal and reading them again
+(``Analytics.recover``). Records the consumer skipped are read back
+(``agents/continuity.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,6 +29,7 @@ import faust
 from agents.commands import Commands
 from agents.continuity import OffsetGuard
 from agents.dlq import dead_letters, raw_reject
+from agents.partitions import OwnedPartitions
 from app.config.analytics import TenantSpecs
 from app.faust_app import history_topic
 from models.analytics import query, recommend, sla
@@ -37,7 +40,17 @@ from models.analytics.windows import DAY
 from models.wire import WireError, decode_batch
 from tables.store import Checkpoint, PartitionStore
 
+log = logging.getLogger(__name__)
+
 HISTORY, RECEIPTS = "history", "receipts"
+JOURNAL = "j/"  # + a number growing with time: the values one input record overwrote
+JOURNAL_KEPT = 30.0  # seconds an entry is kept: the changelog is checkpointed every few
+
+
+def _journal_key(number: int) -> str:
+    return f"{JOURNAL}{number:020d}"
+
+
 RECOMMEND_DAYS = 30
 Learned = Callable[[str, float], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
 """(tenant, now) -> its static threshold rules and the bands learned for its series
@@ -65,12 +78,21 @@ class Analytics:
         self.app = app
         self.learned = learned
         self.incident_members: Members = lambda tenant, incident: []  # set by register
+        self.last_journal: dict[int, int] = {}  # partition -> its newest journal's number
 
     # --- writes ---------------------------------------------------------------------------
     def apply(
-        self, partition: int, kind: str, tenant: str, items: list[Any], at: float
+        self,
+        partition: int,
+        kind: str,
+        record: tuple[str, int],
+        tenant: str,
+        items: list[Any],
+        at: float,
     ) -> list[tuple[Any, str]]:
-        """Stage one record's effect; returns the items not understood, with why."""
+        """Stage one record's effect (``record``: its topic and offset) after a journal
+        entry holding the values it overwrites (``recover``); returns the items not
+        understood, with why."""
         batch = Batch(lambda key: self.store.get(partition, key), self.specs.spec_for(tenant))
         bad: list[tuple[Any, str]] = []
         for item in items:
@@ -81,12 +103,64 @@ class Analytics:
                     batch.receipt(tenant, item, at)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 bad.append((item, f"analytics: unreadable {kind} event ({exc!r})"))
-        for key, value in batch.writes().items():
+        writes = batch.writes()
+        number = max(self.last_journal.get(partition, 0) + 1, time.time_ns())
+        self.store.put(
+            partition,
+            _journal_key(number),
+            {
+                "topic": record[0],
+                "offset": record[1],
+                "at": time.time(),
+                "after": self.last_journal.get(partition),  # the entry before: a chain
+                "prev": {k: self.store.get(partition, k) for k in writes},
+            },
+        )
+        self.last_journal[partition] = number
+        self._stage(partition, writes)
+        return bad
+
+    def recover(self, partition: int) -> int:
+        """Undo the journal's recent records and have them read again; returns how many.
+
+        Recovery replays the changelog written since the last checkpoint over the local
+        RocksDB, and a kill -9 cuts that changelog anywhere: a key written since goes
+        back to the last value that was sent, or keeps its newest where none of its
+        records was sent, the next offsets expected included. So no key written in that
+        time can be trusted, but journal entries can: each is a key of its own, never
+        set back. When a partition is taken (at start, after a rebalance), the unbroken
+        chain of recent entries (``JOURNAL_KEPT``; checkpoints come every few seconds)
+        is undone, newest first, and each input's next expected offset is set back to
+        its first record in the chain: those records are read again, in order, over the
+        state from before them."""
+        entries = dict(self.store.scan(partition, JOURNAL))
+        chain: list[dict[str, Any]] = []
+        key = max(entries, default=None)
+        since = entries[key]["at"] - JOURNAL_KEPT if key is not None else 0.0
+        while key is not None and key in entries and entries[key]["at"] >= since:
+            chain.append(entries[key])
+            after = entries[key]["after"]
+            key = None if after is None else _journal_key(after)
+        self.last_journal[partition] = int(key[len(JOURNAL) :]) if key else 0
+        if not chain:
+            return 0
+        for entry in chain:  # newest first: the oldest entry's values win
+            self._stage(partition, entry["prev"])
+        first: dict[str, int] = {}
+        for entry in chain:
+            first[entry["topic"]] = min(first.get(entry["topic"], entry["offset"]), entry["offset"])
+        for topic, offset in first.items():
+            self.store.put(partition, topic, offset)
+        self.checkpoint.commit_batch()
+        log.info("analytics[%d]: %d recent records undone, to be read again", partition, len(chain))
+        return len(chain)
+
+    def _stage(self, partition: int, writes: dict[str, Any]) -> None:
+        for key, value in writes.items():
             if value is None:
                 self.store.delete(partition, key)
             else:
                 self.store.put(partition, key, value)
-        return bad
 
     async def after_command(self, partition: int, cmd: dict[str, Any], now: float) -> None:
         """An applied ack, resolve or silence by a person, of a group, an alert or an
@@ -103,6 +177,12 @@ class Analytics:
         n = 0
         spec = self.specs.default  # the worker-wide flap window and retentions
         for p in self.owned():
+            for key, entry in self.store.scan(p, JOURNAL):
+                if entry["at"] < now - JOURNAL_KEPT and key != _journal_key(
+                    self.last_journal.get(p, 0)
+                ):
+                    self.store.delete(p, key)
+                    n += 1
             for key, st in self.store.scan(p, "a/"):
                 if st.get("resolved") is not None and st["resolved"] < now - spec.flap_window:
                     self.store.delete(p, key)
@@ -166,6 +246,8 @@ def register(
     """One agent per input (``topics``: history and receipts), the commands observer and
     the retention timer. ``guard`` keeps its offsets in the analytics table itself."""
     commands.observers.append(analytics.after_command)
+    # both inputs share the table's partitions: one recovery per partition taken
+    owned = OwnedPartitions(history_topic.get_topic_name(), analytics.recover, lambda p: None)
 
     def incident_members(tenant: str, incident: str) -> list[str]:
         stage = commands.runtime.incidents  # None: correlation is off
@@ -180,6 +262,8 @@ def register(
         async def handle(event: Any, kind: str = kind, name: str = name) -> None:
             message = event.message
             partition = message.partition
+            owned.sync()
+            owned.ensure(partition)  # taken: its recent records undone (recover)
             expected = store.get(partition, name)
             rejects: list[tuple[bytes | None, list[tuple[Any, str]]]] = []
             for r in await guard.records(name, message):
@@ -188,16 +272,16 @@ def register(
                 tenant = r.key.decode() if r.key else ""
                 try:
                     items = decode_batch(r.value)
+                    bad = analytics.apply(
+                        partition, kind, (name, r.offset), tenant, items, message.timestamp
+                    )
                 except WireError as exc:
-                    rejects.append((r.key, [raw_reject(r.value, str(exc))]))
-                    continue
-                rejects.append(
-                    (r.key, analytics.apply(partition, kind, tenant, items, message.timestamp))
-                )
-            # no await between the staged effects and their offset: another agent's
-            # commit must not write the one without the other
-            guard.handled(name, partition, message.offset)
-            analytics.checkpoint.commit_batch()
+                    bad = [raw_reject(r.value, str(exc))]
+                rejects.append((r.key, bad))
+                # one commit per record, no await between its effects and its offset:
+                # another agent's commit must not write the one without the other
+                guard.handled(name, partition, r.offset)
+                analytics.checkpoint.commit_batch()
             for key, bad in rejects:
                 await dead_letters(f"analytics.{kind}", key, bad)
 
