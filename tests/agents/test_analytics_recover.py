@@ -1,10 +1,9 @@
 """``Analytics.recover`` against every way a kill -9 can cut the changelog: records of
-both inputs (history, receipts) are
-applied, the changelog since the checkpoint is cut at each point in turn (keys with a
-record before the cut go back to it, the others keep their newest value, as Faust's
-replay over the local RocksDB leaves them), the partition is recovered and the records
-from the next expected offset on are read again: the windows and states must equal
-those of one clean pass."""
+both inputs (history, receipts) are applied, the changelog since the checkpoint is cut
+at each point in turn (keys with a record before the cut go back to it, the others keep
+their newest value, as Faust's replay over the local RocksDB leaves them), the
+partition is recovered and the records from the next expected offset on are read
+again: the windows and states must equal those of one clean pass."""
 
 from __future__ import annotations
 
