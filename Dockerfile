@@ -12,10 +12,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ALERTSTREAM_KEYRING=/data/keyring.json \
     ALERTSTREAM_AUDIT_KEY=/data/audit-signing.key
 
-# jemalloc: the worker preloads it when installed (app/allocator.py), ~20% less RSS
-RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 \
-    && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app

@@ -1,34 +1,14 @@
-"""The worker's memory allocator: jemalloc where it is installed, else glibc, tamed.
+"""The worker's memory allocator: glibc's malloc, tamed.
 
-A worker holds hundreds of thousands of small long-lived objects (alerts) allocated
-between short-lived ones (the batches they were decoded from). glibc's malloc keeps the
-pages those leave behind, and at 200,000 active alerts a worker's RSS was 2,564 B per
-alert with it against 1,982 B with jemalloc in the same conditions
-(benchmarks/results/alerts-20261130T0832*). jemalloc must be loaded before the process
-starts, so the worker re-executes itself once with it preloaded (same PID: ``execve``).
-``ALERTSTREAM_ALLOCATOR=system`` keeps glibc.
+jemalloc was measured as the alternative (benchmarks/results/alerts-20261130T08*-issue9-
+mem-*): on a loaded machine it showed 20% less RSS per active alert, on a quiet one 40%
+more (its freed pages decay back to the system only after seconds), so glibc stays.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
-import sys
-
-
-def use_jemalloc(argv: list[str]) -> None:
-    """Re-execute ``python -m app.cli <argv>`` with jemalloc preloaded, if it is
-    installed and not loaded yet; returns only when it does not (then glibc is tamed)."""
-    preload = os.environ.get("LD_PRELOAD", "")
-    choice = os.environ.get("ALERTSTREAM_ALLOCATOR", "jemalloc")
-    jemalloc = ctypes.util.find_library("jemalloc")  # the loader's cache: not dlopen,
-    # which jemalloc refuses once a process has started (static TLS)
-    if choice == "jemalloc" and "jemalloc" not in preload and jemalloc:
-        env = {**os.environ, "LD_PRELOAD": f"{jemalloc} {preload}".strip()}
-        os.execve(sys.executable, [sys.executable, "-m", "app.cli", *argv], env)
-    if "jemalloc" not in preload:
-        limit_malloc_arenas()
 
 
 def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> None:

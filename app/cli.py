@@ -25,7 +25,7 @@ from app import (
     report_cli,
     token_cli,
 )
-from app.allocator import use_jemalloc
+from app.allocator import limit_malloc_arenas
 
 EXIT_CONFIG = 2
 
@@ -73,6 +73,7 @@ def worker_env(args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_worker(args: argparse.Namespace, faust_args: Sequence[str]) -> int:
     """Validate the pipelines file, then hand over to Faust's worker command."""
+    limit_malloc_arenas()
     env = worker_env(args)
     os.environ.update(env)
     from app.settings import reread
@@ -280,12 +281,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    own_process = argv is None  # the command line, not a caller in this process
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = parser().parse_known_args(argv)
     if args.command == "worker":
-        if own_process:
-            use_jemalloc(argv)  # re-executes this command with jemalloc preloaded
         return cmd_worker(args, rest)
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
