@@ -15,7 +15,6 @@ from typing import Any
 
 from app import (
     audit_cli,
-    config_cli,
     correlate_cli,
     escalation_cli,
     gdpr_cli,
@@ -23,6 +22,7 @@ from app import (
     keys_cli,
     oncall_cli,
     report_cli,
+    tenant_config_cli,
     token_cli,
 )
 from app.allocator import limit_malloc_arenas
@@ -264,7 +264,7 @@ def parser() -> argparse.ArgumentParser:
     from app import backtest
 
     backtest.add_parser(sub)
-    config_cli.add_parser(sub)
+    tenant_config_cli.add_parser(sub)
     correlate_cli.register(sub)
     incidents_cli.register(sub)
     escalation_cli.register(sub)
@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     commands = {
-        "config": config_cli.command,
+        "config": tenant_config_cli.command,
         "validate": cmd_validate,
         "broker": cmd_broker,
         "run": cmd_run,

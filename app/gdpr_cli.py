@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.parse
 from typing import Any
 
-from app.config_cli import DEFAULT_URL, call
+from app.worker_api import DEFAULT_URL, base_url, call
 
 
 def register(sub: Any) -> None:
@@ -33,7 +32,7 @@ def register(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    base = (args.url or os.environ.get("ALERTSTREAM_URL") or DEFAULT_URL).rstrip("/")
+    base = base_url(args.url)
     query = urllib.parse.urlencode({"tenant": args.tenant})
     if args.action == "erase" and not args.subject and not args.yes:
         print("gdpr erase without --subject erases the whole tenant: add --yes", file=sys.stderr)

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 from typing import Any
 
-from app.config_cli import DEFAULT_URL, call
+from app.worker_api import DEFAULT_URL, base_url, call
 
 ACTIONS = ("list", "show", "ack", "resolve", "merge", "split")
 
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    base = (args.url or os.environ.get("ALERTSTREAM_URL") or DEFAULT_URL).rstrip("/")
+    base = base_url(args.url)
     tenant = urllib.parse.quote(args.tenant, safe="")
     if args.action != "list" and not args.incident:
         print(f"incidents {args.action}: an incident id is required", file=sys.stderr)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.parse
 from typing import Any
 
-from app.config_cli import DEFAULT_URL, call
+from app.worker_api import DEFAULT_URL, base_url, call
 from models.analytics import report
 
 EXIT_USAGE = 2
@@ -33,7 +32,7 @@ def register(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    base = (args.url or os.environ.get("ALERTSTREAM_URL") or DEFAULT_URL).rstrip("/")
+    base = base_url(args.url)
     query = urllib.parse.urlencode({"tenant": args.tenant, "period": args.period})
     try:
         status, answer = call(f"{base}/api/v1/reports/sla?{query}", "GET")

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.config_cli import call
+from app.worker_api import call
 from tests.conftest import eventually
 from tests.tls_certs import CA, Pair
 

@@ -11,18 +11,14 @@ invalid FILE prints every error (file, line, key) and exits 2, as ``validate`` d
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
-from app.tls import api_tls
-from app.token_cli import api_credential
+from app.worker_api import DEFAULT_URL, base_url, call
 
 EXIT_CONFIG = 2
-DEFAULT_URL = "http://127.0.0.1:6066"
 
 
 def add_parser(sub: Any) -> None:
@@ -33,21 +29,8 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--url", help=f"a worker's HTTP API (ALERTSTREAM_URL, default {DEFAULT_URL})")
 
 
-def call(
-    url: str, method: str, body: bytes | None = None, content_type: str = "application/yaml"
-) -> tuple[int, dict[str, Any]]:
-    """One request to a worker's HTTP API: (status, JSON answer), errors included."""
-    req = urllib.request.Request(url, data=body, method=method, headers=api_credential())
-    req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=30, context=api_tls(url)) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 def command(args: argparse.Namespace) -> int:
-    base = (args.url or os.environ.get("ALERTSTREAM_URL") or DEFAULT_URL).rstrip("/")
+    base = base_url(args.url)
     url = f"{base}/api/v1/config/{urllib.request.quote(args.tenant, safe='')}"
     body = None
     if args.action != "rollback":
