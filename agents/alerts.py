@@ -15,7 +15,7 @@ import faust
 
 from agents.continuity import OffsetGuard
 from agents.runtime import AlertRuntime
-from models.tracing import batch_span, context_of
+from models.tracing import input_span
 
 
 def register(
@@ -27,17 +27,10 @@ def register(
 
     async def handle(message: Any) -> None:
         partition = message.partition
-        traces = runtime.traces  # None: tracing off, nothing per record
+        traces = runtime.traces  # None: tracing off
         for r in await guard.records(name, message):
-            if traces is None:
+            with input_span(traces, "alertstream.alerts", r.key, r.headers):
                 await runtime.ingest_record(partition, r.key, r.value, time.time())
-                continue
-            # each record continues its own producer's trace (a record read back too)
-            tenant = r.key.decode() if r.key else None
-            with batch_span("alertstream.alerts", context_of(r.headers), tenant=tenant):
-                await runtime.ingest_record(partition, r.key, r.value, time.time())
-                if tenant:
-                    traces.remember(tenant)
         guard.handled(name, partition, message.offset)
 
     @app.agent(topic, name="agents.alerts.process_alerts")

@@ -35,7 +35,7 @@ from agents.runtime import AlertRuntime
 from models.alerting.alert import FIRING, RESOLVED
 from models.suppression.matchers import EQ, Matcher
 from models.suppression.silences import EXPIRED, Silence, SilenceError
-from models.tracing import batch_span, context_of
+from models.tracing import input_span
 from models.wire import WireError, decode_batch
 
 log = logging.getLogger(__name__)
@@ -222,20 +222,14 @@ def register(
 
     @app.agent(topic, name="agents.commands.process_commands")
     async def process_commands(stream):  # type: ignore[no-untyped-def]
-        traces = runtime.traces  # None: tracing off, nothing per record
+        traces = runtime.traces  # None: tracing off
         async for event in stream.events():
             partition = event.message.partition
             for r in await guard.records(name, event.message):
-                if traces is None:
-                    await handle(partition, r.key, r.value)
-                    continue
                 # the command continues its sender's trace, and the flush it leads to
                 # (an ack, a silence, a resolve) continues the command's
-                tenant = r.key.decode() if r.key else None
-                with batch_span("alertstream.commands", context_of(r.headers), tenant=tenant):
+                with input_span(traces, "alertstream.commands", r.key, r.headers):
                     await handle(partition, r.key, r.value)
-                    if tenant:
-                        traces.remember(tenant)
             guard.handled(name, partition, event.message.offset)
             runtime.stores.checkpoint.commit_batch()
 

@@ -36,7 +36,7 @@ from models.rules.anomaly import AnomalyEvaluator
 from models.rules.composite import CompositeEvaluator, leaf_specs
 from models.rules.evaluator import RuleEvaluator, SeriesKey, SeriesState
 from models.rules.sample import SampleDecoder
-from models.tracing import TenantTraces, batch_span, context_of
+from models.tracing import TenantTraces, batch_span, input_span
 from models.wire import WireError
 from tables import offsets, rule_state, series_models
 
@@ -181,15 +181,8 @@ async def ingest_metrics(stream):  # type: ignore[no-untyped-def]
 async def _handle(name: str, message: Any) -> None:
     partition = message.partition
     for r in await guard.records(name, message):
-        if _traces is None:
+        with input_span(_traces, "alertstream.metrics", r.key, r.headers):
             await _ingest(partition, r.key, r.value)
-            continue
-        # each record continues its own producer's trace (a record read back too)
-        tenant = r.key.decode() if r.key else None
-        with batch_span("alertstream.metrics", context_of(r.headers), tenant=tenant):
-            await _ingest(partition, r.key, r.value)
-            if tenant:
-                _traces.remember(tenant)
     guard.handled(name, partition, message.offset)
 
 

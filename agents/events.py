@@ -37,7 +37,7 @@ from models.alerting.alert import Alert
 from models.counts import IngestCounts
 from models.rules.event import decode_events
 from models.rules.event_eval import EventEvaluator
-from models.tracing import TenantTraces, batch_span, context_of
+from models.tracing import TenantTraces, batch_span, input_span
 from models.wire import WireError
 from tables.store import Checkpoint, PartitionStore
 
@@ -172,14 +172,8 @@ def register(
         async for event in stream.events():
             message = event.message
             for r in await guard.records(name, message):  # a record read back keeps its trace
-                if traces is None:
+                with input_span(traces, "alertstream.events", r.key, r.headers):
                     await handle(message.partition, r.offset, r.key, r.value)
-                    continue
-                tenant = r.key.decode() if r.key else None
-                with batch_span("alertstream.events", context_of(r.headers), tenant=tenant):
-                    await handle(message.partition, r.offset, r.key, r.value)
-                    if tenant:
-                        traces.remember(tenant)
             guard.handled(name, message.partition, message.offset)
 
     # a pass costs ~1 us per key (measured: 9 ms for 9,400 keys), and event rules need

@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 class Stores:
     """The tables the alert path writes (declared in ``tables/``)."""
 

@@ -87,6 +87,26 @@ def trace_id_now() -> str | None:
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
 
+@contextmanager
+def input_span(
+    traces: TenantTraces | None,
+    name: str,
+    key: bytes | None,
+    headers: Iterable[tuple[str, bytes]] | None,
+) -> Iterator[None]:
+    """The span of one input record keyed by tenant: it continues the trace the record's
+    headers carry (a record read back too) and, once handled, becomes the tenant's last
+    trace, which its timer work continues. Nothing when tracing is off (``traces`` None)."""
+    if traces is None:
+        yield
+        return
+    tenant = key.decode() if key else None
+    with batch_span(name, context_of(headers), tenant=tenant):
+        yield
+        if tenant:
+            traces.remember(tenant)
+
+
 class TenantTraces:
     """The trace context of the last batch that changed each tenant's state: later work
     done for the tenant by a timer continues that trace (one dict write per batch)."""
