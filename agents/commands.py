@@ -150,7 +150,7 @@ class Commands:
         tenant, group_key, fp, user = self._target(cmd)
         runtime = self.runtime
         alerts = [a for a in runtime.group_alerts(tenant, group_key, fp) if a.status == FIRING]
-        resolved = [replace(a, status=RESOLVED, ends_at=now) for a in alerts]
+        resolved = [a.replace(status=RESOLVED, ends_at=now) for a in alerts]
         changed, _ = runtime.alert_sets[partition].merge(resolved, now)
         runtime.ingest(partition, changed, now)
         log.info("resolve %s by %s: %d alerts", group_key or fp, user, len(changed))

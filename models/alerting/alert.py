@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 import msgspec
 import orjson
 
-from models.alerting.fingerprint import fingerprint
+from models.alerting.fingerprint import fingerprint as fingerprint_of
 from models.wire import WireError, decode_batch, format_time, parse_time, string_map
 
 
@@ -34,33 +34,124 @@ RESOLVED = "resolved"
 DEFAULT_TENANT = "default"
 
 
-@dataclass(slots=True)
+_NO_ANNOTATIONS = b"{}"
+# msgspec's output is exactly its size; orjson's sits in a 4 KiB allocation
+_encode = msgspec.json.Encoder().encode
+
+
 class Alert:
     """One alert instance. ``labels`` identify it (and always carry ``alertname`` and
-    ``tenant``); ``annotations`` describe it. ``ends_at`` 0 means "until resolved"."""
+    ``tenant``); ``annotations`` describe it. ``ends_at`` 0 means "until resolved".
 
-    tenant: str
-    labels: dict[str, str]
-    annotations: dict[str, str] = field(default_factory=dict)
-    status: str = FIRING
-    starts_at: float = 0.0
-    ends_at: float = 0.0
-    source: str = ""
-    generator_url: str = ""
-    fingerprint: str = ""
-    # bookkeeping of the alert path, kept on the alert instead of in side dicts (one
-    # object per active alert is the memory budget); not copied by dataclasses.replace:
-    groups: int = field(default=0, init=False, repr=False, compare=False)  # groups holding it
-    stored_ends: float = field(default=0.0, init=False, repr=False, compare=False)
-    mute_epoch: Any = field(default=None, init=False, repr=False, compare=False)
-    muted: bool = field(default=False, init=False, repr=False, compare=False)
-    # the webhook form as JSON: a group's alerts are shown at every flush, and most have
-    # not changed since the last one; whoever changes a shown field calls ``changed()``
-    rendered: orjson.Fragment | None = field(default=None, init=False, repr=False, compare=False)
+    Annotations are held as their JSON (``annotations_json``) and decoded when read:
+    they are read when an alert is shown, not when it is routed, deduplicated or muted,
+    and a dict with its strings costs ~3x its JSON, per active alert."""
 
-    def __post_init__(self) -> None:
-        if not self.fingerprint:
-            self.fingerprint = fingerprint(self.labels)
+    __slots__ = (  # noqa: RUF023 (grouped: the record, then the path's bookkeeping)
+        "tenant",
+        "labels",
+        "annotations_json",
+        "status",
+        "starts_at",
+        "ends_at",
+        "source",
+        "generator_url",
+        "fingerprint",
+        # bookkeeping of the alert path, kept on the alert instead of in side dicts (one
+        # object per active alert is the memory budget); not copied by ``replace``
+        "groups",  # groups holding it
+        "stored_ends",
+        "mute_epoch",
+        "muted",
+        # the webhook form as JSON: a group's alerts are shown at every flush, and most
+        # have not changed since the last one; whoever changes a shown field calls
+        # ``changed()``
+        "rendered",
+    )
+
+    def __init__(
+        self,
+        tenant: str,
+        labels: dict[str, str],
+        annotations: Mapping[str, str] | None = None,
+        status: str = FIRING,
+        starts_at: float = 0.0,
+        ends_at: float = 0.0,
+        source: str = "",
+        generator_url: str = "",
+        fingerprint: str = "",
+    ) -> None:
+        self.tenant = tenant
+        self.labels = labels
+        self.annotations_json = _encode(annotations) if annotations else _NO_ANNOTATIONS
+        self.status = status
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.source = source
+        self.generator_url = generator_url
+        self.fingerprint = fingerprint or fingerprint_of(labels)
+        self.groups = 0
+        self.stored_ends = 0.0
+        self.mute_epoch: Any = None
+        self.muted = False
+        self.rendered: orjson.Fragment | None = None
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """A fresh dict each time: assign a new one to change them."""
+        raw = self.annotations_json
+        return {} if raw is _NO_ANNOTATIONS else orjson.loads(raw)
+
+    @annotations.setter
+    def annotations(self, value: Mapping[str, str]) -> None:
+        self.annotations_json = _encode(value) if value else _NO_ANNOTATIONS
+
+    def replace(self, **changes: Any) -> Alert:
+        """A copy with ``changes`` applied (as ``dataclasses.replace``), bookkeeping reset."""
+        fields = {
+            "tenant": self.tenant,
+            "labels": self.labels,
+            "status": self.status,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "source": self.source,
+            "generator_url": self.generator_url,
+            "fingerprint": self.fingerprint,
+        }
+        if "labels" in changes and "fingerprint" not in changes:
+            fields["fingerprint"] = ""
+        copy = Alert(**(fields | changes))
+        if "annotations" not in changes:
+            copy.annotations_json = self.annotations_json
+        return copy
+
+    def _identity(self) -> tuple:
+        return (
+            self.tenant,
+            self.labels,
+            self.annotations,
+            self.status,
+            self.starts_at,
+            self.ends_at,
+            self.source,
+            self.generator_url,
+            self.fingerprint,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Alert):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: never a set member or dict key
+
+    def __repr__(self) -> str:
+        return (
+            f"Alert(tenant={self.tenant!r}, labels={self.labels!r}, "
+            f"annotations={self.annotations!r}, status={self.status!r}, "
+            f"starts_at={self.starts_at!r}, ends_at={self.ends_at!r}, "
+            f"fingerprint={self.fingerprint!r})"
+        )
 
     @property
     def name(self) -> str:
@@ -114,7 +205,8 @@ class Alert:
         rendered = self.rendered
         if rendered is None:
             # copied: orjson's output sits in a 4 KiB allocation, too big to keep per alert
-            raw = bytes(memoryview(orjson.dumps(self.to_webhook(now))))
+            shown = self.to_webhook(now, orjson.Fragment(self.annotations_json))
+            raw = bytes(memoryview(orjson.dumps(shown)))
             rendered = self.rendered = orjson.Fragment(raw)
         return rendered
 
@@ -122,13 +214,14 @@ class Alert:
         """Say that status, times or annotations changed (the rendering is redone)."""
         self.rendered = None
 
-    def to_webhook(self, now: float) -> dict[str, Any]:
-        """The alert as it appears in Alertmanager's webhook payload (version 4)."""
+    def to_webhook(self, now: float, annotations: Any = None) -> dict[str, Any]:
+        """The alert as it appears in Alertmanager's webhook payload (version 4);
+        ``annotations`` in place of the decoded ones (their JSON, to encode)."""
         resolved = self.resolved_at(now)
         return {
             "status": RESOLVED if resolved else FIRING,
             "labels": self.labels,
-            "annotations": self.annotations,
+            "annotations": self.annotations if annotations is None else annotations,
             "startsAt": format_time(self.starts_at),
             "endsAt": format_time(self.ends_at if resolved else 0.0),
             "generatorURL": self.generator_url,

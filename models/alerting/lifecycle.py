@@ -63,15 +63,16 @@ class AlertSet:
                 changed.append(new)
             elif new.status == RESOLVED:
                 old.status, old.ends_at = RESOLVED, new.ends_at or now
-                old.annotations = new.annotations or old.annotations
+                if new.annotations_json != b"{}":
+                    old.annotations_json = new.annotations_json
                 old.changed()
                 changed.append(old)
                 continue
             else:  # a refresh of a firing alert
                 before = old.ends_at
                 old.ends_at = new.ends_at
-                if new.annotations != old.annotations:
-                    old.annotations = new.annotations
+                if new.annotations_json != old.annotations_json:
+                    old.annotations_json = new.annotations_json
                     old.changed()
                 if new.starts_at < old.starts_at:
                     old.starts_at = new.starts_at

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Protocol
 
@@ -130,8 +130,7 @@ class FlapStage:
 
 
 def _pinned(alert: Alert) -> Alert:
-    return replace(
-        alert,
+    return alert.replace(
         status=FIRING,
         ends_at=0.0,
         annotations={**alert.annotations, "flapping": "true"},

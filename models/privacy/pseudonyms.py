@@ -163,7 +163,7 @@ class Pseudonyms:
             if not changed:
                 out.append(a)
                 continue
-            b = Alert(  # not dataclasses.replace: this is per alert, and it costs 3x
+            b = Alert(  # not Alert.replace: this is per alert, and it costs 3x
                 a.tenant,
                 labels,
                 annotations,

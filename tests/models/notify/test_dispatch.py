@@ -6,7 +6,6 @@ notifications for muted alerts, send_resolved_immediately, flapping re-notify.""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 
 import orjson
 
@@ -81,7 +80,7 @@ class Path:
         self.d.add(alerts, 0, now)
 
     def resolve(self, a: Alert, at: float) -> Alert:
-        r = replace(a, status=RESOLVED, ends_at=at)
+        r = a.replace(status=RESOLVED, ends_at=at)
         self.put([r], at)
         return r
 
