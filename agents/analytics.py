@@ -27,7 +27,7 @@ from typing import Any
 import faust
 
 from agents.commands import Commands
-from agents.continuity import OffsetGuard
+from agents.continuity import OffsetGuard, Record
 from agents.dlq import dead_letters, raw_reject
 from agents.partitions import OwnedPartitions
 from app.config.analytics import TenantSpecs
@@ -56,6 +56,7 @@ Learned = Callable[[str, float], tuple[list[dict[str, Any]], list[dict[str, Any]
 """(tenant, now) -> its static threshold rules and the bands learned for its series
 (``recommend.learned_band``)"""
 GC_EVERY = 600.0
+Rejects = list[tuple[bytes | None, list[tuple[Any, str]]]]  # (key, items refused, with why)
 
 
 class Analytics:
@@ -79,6 +80,10 @@ class Analytics:
         self.learned = learned
         self.incident_members: Members = lambda tenant, incident: []  # set by register
         self.last_journal: dict[int, int] = {}  # partition -> its newest journal's number
+        # partition -> input topic -> the offsets [start, end) ``recover`` undid: the
+        # agent reads them again at once (``register``), every input, not only the one
+        # whose record arrived
+        self.unread: dict[int, dict[str, tuple[int, int]]] = {}
 
     # --- writes ---------------------------------------------------------------------------
     def apply(
@@ -132,7 +137,10 @@ class Analytics:
         chain of recent entries (``JOURNAL_KEPT``; checkpoints come every few seconds)
         is undone, newest first, and each input's next expected offset is set back to
         its first record in the chain: those records are read again, in order, over the
-        state from before them."""
+        state from before them. Which ones, per input, is left in ``unread``: they must
+        be read back at once and not when that input's next record comes, which may be
+        never (the other input's record took the partition, or the input was
+        committed to its end before the kill: issue 9, the counts stayed short)."""
         entries = dict(self.store.scan(partition, JOURNAL))
         chain: list[dict[str, Any]] = []
         key = max(entries, default=None)
@@ -147,9 +155,15 @@ class Analytics:
         for entry in chain:  # newest first: the oldest entry's values win
             self._stage(partition, entry["prev"])
         first: dict[str, int] = {}
+        last: dict[str, int] = {}
         for entry in chain:
-            first[entry["topic"]] = min(first.get(entry["topic"], entry["offset"]), entry["offset"])
+            topic, offset = entry["topic"], entry["offset"]
+            first[topic] = min(first.get(topic, offset), offset)
+            last[topic] = max(last.get(topic, offset), offset)
+        unread = self.unread.setdefault(partition, {})
         for topic, offset in first.items():
+            handled = self.store.get(partition, topic) or 0  # may have gone back too
+            unread[topic] = (offset, max(handled, last[topic] + 1))
             self.store.put(partition, topic, offset)
         self.checkpoint.commit_batch()
         log.info("analytics[%d]: %d recent records undone, to be read again", partition, len(chain))
@@ -256,6 +270,43 @@ def register(
 
     analytics.incident_members = incident_members
     store = analytics.store
+    kinds = {topic.get_topic_name(): kind for kind, topic in topics.items()}
+
+    def apply(partition: int, name: str, records: list[Record], at: float) -> Rejects:
+        """Apply the records not handled yet (``at``: the time of one without its own),
+        each with its own commit, with no await between a record's check, its effects
+        and its offset: another agent's commit must not write the one without the
+        other, and two agents may hold the same records (one reading back what
+        ``recover`` undid while the other's own input delivers them)."""
+        kind = kinds[name]
+        rejects: Rejects = []
+        for r in records:
+            expected = store.get(partition, name)
+            if expected is not None and r.offset < expected:
+                continue  # handled before a restart, or by the other agent
+            tenant = r.key.decode() if r.key else ""
+            try:
+                items = decode_batch(r.value)
+                when = at if r.timestamp is None else r.timestamp
+                bad = analytics.apply(partition, kind, (name, r.offset), tenant, items, when)
+            except WireError as exc:
+                bad = [raw_reject(r.value, str(exc))]
+            rejects.append((r.key, bad))
+            guard.handled(name, partition, r.offset)
+            analytics.checkpoint.commit_batch()
+        return rejects
+
+    async def take(partition: int, at: float) -> Rejects:
+        """A partition taken: ``recover`` undoes its recent records, and they are read
+        again here, from every input at once (waiting for each input's next record to
+        trigger the read-back left them uncounted while that input was quiet)."""
+        owned.ensure(partition)
+        rejects: Rejects = []
+        for name, (start, end) in analytics.unread.pop(partition, {}).items():
+            records = await guard.read(name, partition, start, end)
+            rejects += apply(partition, name, records, at)
+        return rejects
+
     for kind, topic in topics.items():
         name = topic.get_topic_name()
 
@@ -263,25 +314,9 @@ def register(
             message = event.message
             partition = message.partition
             owned.sync()
-            owned.ensure(partition)  # taken: its recent records undone (recover)
-            expected = store.get(partition, name)
-            rejects: list[tuple[bytes | None, list[tuple[Any, str]]]] = []
-            for r in await guard.records(name, message):
-                if expected is not None and r.offset < expected:
-                    continue  # handled before a restart
-                tenant = r.key.decode() if r.key else ""
-                try:
-                    items = decode_batch(r.value)
-                    bad = analytics.apply(
-                        partition, kind, (name, r.offset), tenant, items, message.timestamp
-                    )
-                except WireError as exc:
-                    bad = [raw_reject(r.value, str(exc))]
-                rejects.append((r.key, bad))
-                # one commit per record, no await between its effects and its offset:
-                # another agent's commit must not write the one without the other
-                guard.handled(name, partition, r.offset)
-                analytics.checkpoint.commit_batch()
+            rejects = await take(partition, message.timestamp)
+            records = await guard.records(name, message)
+            rejects += apply(partition, name, records, message.timestamp)
             for key, bad in rejects:
                 await dead_letters(f"analytics.{kind}", key, bad)
 

@@ -36,6 +36,7 @@ class Record(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: Any = ()  # (name, bytes) pairs: a trace context travels in them
+    timestamp: float | None = None  # the record's time, in seconds
 
 
 class OffsetGuard:
@@ -51,11 +52,11 @@ class OffsetGuard:
         """What to handle for a consumed ``message``, in order: the records of its
         partition the consumer skipped before it (none in the normal case), then it."""
         partition, offset = message.partition, message.offset
-        here = Record(offset, message.key, message.value, message.headers)
+        here = Record(offset, message.key, message.value, message.headers, message.timestamp)
         expected = self.store.get(partition, topic)
         if expected is None or offset <= expected:
             return [here]
-        records = await self._read(topic, partition, expected, offset)
+        records = await self.read(topic, partition, expected, offset)
         log.warning(
             "%s[%d]: the consumer skipped offsets %d..%d; read %d records back",
             topic,
@@ -70,7 +71,9 @@ class OffsetGuard:
         """Stage the next expected offset (written with the agent's next batch commit)."""
         self.store.put(partition, topic, offset + 1)
 
-    async def _read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
+        """The records at offsets [start, end) of a partition, in order (fewer if they
+        cannot be read within ``READ_TIMEOUT``)."""
         from aiokafka import TopicPartition
 
         consumer = groupless_consumer(
@@ -89,7 +92,9 @@ class OffsetGuard:
                 batches = await consumer.getmany(tp, timeout_ms=500)
                 for m in batches.get(tp, []):
                     if start <= m.offset < end:
-                        records.append(Record(m.offset, m.key, m.value, m.headers))
+                        records.append(
+                            Record(m.offset, m.key, m.value, m.headers, m.timestamp / 1000)
+                        )
                 if await consumer.position(tp) >= end:
                     break
             else:
