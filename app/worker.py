@@ -24,6 +24,7 @@ from agents.events import register as register_event_rules
 from agents.runtime import AlertRuntime, Stores
 from app import (
     access,
+    allocator,
     api,
     api_analytics,
     api_config,
@@ -96,6 +97,13 @@ config_reloads = config_updates.register(
     [*tls.register(app, settings), lambda: access_control.reload(str(settings.pipelines))],
 )
 alerts.register(app, alerts_topic, runtime, settings.tick, guard)
+
+
+@app.timer(allocator.TRIM_EVERY, name="app.allocator.return_free_memory")
+async def return_free_memory() -> None:
+    allocator.return_free_memory()
+
+
 escalations = escalation.Escalations(
     runtime,
     tables.escalations,

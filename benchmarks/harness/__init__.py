@@ -42,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--group-wait", default="1s")
     p.add_argument("--group-interval", default="1s")
     p.add_argument("--no-alertmanager", action="store_true")
+    p.add_argument(
+        "--settle", type=float, default=15.0, help="alerts: idle s before the RSS reading"
+    )
     # metrics
     p.add_argument("--samples", type=int, default=3_000_000)
     p.add_argument("--series", type=int, default=100_000)

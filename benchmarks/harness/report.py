@@ -59,9 +59,11 @@ def _alerts(r: dict[str, Any], err: str) -> list[list[str]]:
         "memory",
         str(r["workers"]),
         f"{r.get('active_alerts', r['alerts']):,} active ({source}), {r['tenants']} tenant(s)",
-        f"{r['rss_bytes_per_active_alert']:,.0f} B RSS/active alert over start-up "
-        f"({r.get('rss_bytes_per_active_alert_total', 0):,.0f} B with it; "
-        f"RSS {r['rss_mib']:,.0f} MiB){err}",
+        f"{r['rss_bytes_per_active_alert']:,.0f} B RSS/active alert over start-up, "
+        f"{r.get('settle_s', 0):.0f} s after the last arrival "
+        f"({r.get('rss_bytes_per_active_alert_total', 0):,.0f} B with start-up; "
+        f"RSS {r['rss_mib']:,.0f} MiB; at the last arrival "
+        f"{r.get('rss_bytes_per_active_alert_at_last_arrival', 0):,.0f} B){err}",
         "-",
         TARGETS["memory"],
         _met(r["rss_bytes_per_active_alert"] < 2048, err),

@@ -62,6 +62,14 @@ def expected_alerts(n: int, tenants: list[str], silences: int = 0) -> tuple[set[
     return want, muted
 
 
+async def settled_rss(run: Run, seconds: float) -> float:
+    """The workers' RSS once they have been idle ``seconds`` after the last arrival:
+    what holding the active alerts costs, without the last flushes' transient buffers
+    (taken before the listing of the alerts, which costs the worker memory)."""
+    await asyncio.sleep(seconds)
+    return run.cpu_rss()[1]
+
+
 async def post_silences(url: str, hosts: list[int], tenants: list[str]) -> tuple[int, float]:
     """POST the silences (20 at a time), each with the tenant of the alert it hits;
     (accepted, seconds). 0 accepted when the worker has no silence API."""
@@ -138,7 +146,8 @@ async def one_run(ctx: Ctx, tenant_count: int, workers: int) -> dict[str, Any]:
             ingest_topic="alerts",
         )
         prod, t_in = driven.produced, driven.ingested_at or 0.0
-        cpu1, rss1 = run.cpu_rss()  # before the listing below, which costs the worker memory
+        cpu1, rss_busy = run.cpu_rss()  # at the last arrival: flushes and fetches in flight
+        rss1 = await settled_rss(run, a.settle)  # holding the alerts, idle
         active = await active_alerts(run.workers[0].url, tenants) if workers == 1 else None
         got = set(run.receiver.first)
         t0 = prod["t0"]
@@ -173,6 +182,8 @@ async def one_run(ctx: Ctx, tenant_count: int, workers: int) -> dict[str, Any]:
             "startup_s": startup,
             "cpu_us_per_alert": (cpu1 - cpu0) / prod["items"] * 1e6,
             "rss_mib": rss1,
+            "rss_mib_at_last_arrival": rss_busy,
+            "settle_s": a.settle,
             # read from the worker (one worker: it holds every tenant); else the stream
             "active_alerts": active if active is not None else prod["items"] + len(sources),
             "active_from_worker": active is not None,
@@ -181,6 +192,9 @@ async def one_run(ctx: Ctx, tenant_count: int, workers: int) -> dict[str, Any]:
         }
         result["rss_bytes_per_active_alert"] = (
             (rss1 - rss0) * 2**20 / result["active_alerts"] if result["active_alerts"] else 0.0
+        )
+        result["rss_bytes_per_active_alert_at_last_arrival"] = (
+            (rss_busy - rss0) * 2**20 / result["active_alerts"] if result["active_alerts"] else 0.0
         )
         result["rss_bytes_per_active_alert_total"] = (
             rss1 * 2**20 / result["active_alerts"] if result["active_alerts"] else 0.0
