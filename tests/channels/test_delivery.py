@@ -199,8 +199,10 @@ async def test_slack_is_paced_per_channel_at_its_documented_rate(peer, session):
     at_a = [r["at"] for r in p.requests if r["path"].endswith("/AAA")]
     at_b = [r["at"] for r in p.requests if r["path"].endswith("/BBB")]
     assert (len(at_a), len(at_b)) == (5, 1)
-    # burst of 3, then 1/s: the fifth leaves >= 2 s after the first; B waits for none of it
-    assert at_a[4] - at_a[0] >= (5 - MESSAGE_RATE.burst) / MESSAGE_RATE.rate - 0.1
+    # burst of 3, then 1/s: the fifth leaves >= 2 s after the first (unpaced, all five
+    # arrive within milliseconds); the margin is the first request's connection set-up,
+    # which under load delays its arrival but not its token; B waits for none of it
+    assert at_a[4] - at_a[0] >= (5 - MESSAGE_RATE.burst) / MESSAGE_RATE.rate - 0.5
     assert at_b[0] < at_a[4]
     scopes = sorted(scope for kind, scope, _ in d.buckets if kind == "slack")
     assert scopes == ["slack:" + channel_a, "slack:" + channel_b]
