@@ -34,7 +34,7 @@ RESOLVED = "resolved"
 DEFAULT_TENANT = "default"
 
 
-_NO_ANNOTATIONS = b"{}"
+NO_ANNOTATIONS = b"{}"
 # msgspec's output is exactly its size; orjson's sits in a 4 KiB allocation
 _encode = msgspec.json.Encoder().encode
 
@@ -83,7 +83,7 @@ class Alert:
     ) -> None:
         self.tenant = tenant
         self.labels = labels
-        self.annotations_json = _encode(annotations) if annotations else _NO_ANNOTATIONS
+        self.annotations_json = _encode(annotations) if annotations else NO_ANNOTATIONS
         self.status = status
         self.starts_at = starts_at
         self.ends_at = ends_at
@@ -100,15 +100,16 @@ class Alert:
     def annotations(self) -> dict[str, str]:
         """A fresh dict each time: assign a new one to change them."""
         raw = self.annotations_json
-        return {} if raw is _NO_ANNOTATIONS else orjson.loads(raw)
+        return {} if raw is NO_ANNOTATIONS else orjson.loads(raw)
 
     @annotations.setter
     def annotations(self, value: Mapping[str, str]) -> None:
-        self.annotations_json = _encode(value) if value else _NO_ANNOTATIONS
+        self.annotations_json = _encode(value) if value else NO_ANNOTATIONS
 
-    def replace(self, **changes: Any) -> Alert:
-        """A copy with ``changes`` applied (as ``dataclasses.replace``), bookkeeping reset."""
-        fields = {
+    def _fields(self) -> dict[str, Any]:
+        """The record's own fields as ``__init__`` takes them, except the annotations
+        (kept encoded here); not the alert path's bookkeeping."""
+        return {
             "tenant": self.tenant,
             "labels": self.labels,
             "status": self.status,
@@ -118,6 +119,10 @@ class Alert:
             "generator_url": self.generator_url,
             "fingerprint": self.fingerprint,
         }
+
+    def replace(self, **changes: Any) -> Alert:
+        """A copy with ``changes`` applied (as ``dataclasses.replace``), bookkeeping reset."""
+        fields = self._fields()
         if "labels" in changes and "fingerprint" not in changes:
             fields["fingerprint"] = ""
         copy = Alert(**(fields | changes))
@@ -125,23 +130,10 @@ class Alert:
             copy.annotations_json = self.annotations_json
         return copy
 
-    def _identity(self) -> tuple:
-        return (
-            self.tenant,
-            self.labels,
-            self.annotations,
-            self.status,
-            self.starts_at,
-            self.ends_at,
-            self.source,
-            self.generator_url,
-            self.fingerprint,
-        )
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Alert):
             return NotImplemented
-        return self._identity() == other._identity()
+        return self.to_wire() == other.to_wire()
 
     __hash__ = None  # type: ignore[assignment]  # mutable: never a set member or dict key
 
@@ -187,17 +179,7 @@ class Alert:
         )
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "tenant": self.tenant,
-            "labels": self.labels,
-            "annotations": self.annotations,
-            "status": self.status,
-            "starts_at": self.starts_at,
-            "ends_at": self.ends_at,
-            "source": self.source,
-            "generator_url": self.generator_url,
-            "fingerprint": self.fingerprint,
-        }
+        return {**self._fields(), "annotations": self.annotations}
 
     def webhook_json(self, now: float) -> orjson.Fragment:
         """``to_webhook`` encoded once and reused until ``changed()``, so a notification

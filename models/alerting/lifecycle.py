@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 
-from models.alerting.alert import FIRING, RESOLVED, Alert
+from models.alerting.alert import FIRING, NO_ANNOTATIONS, RESOLVED, Alert
 
 
 class AlertSet:
@@ -63,7 +63,7 @@ class AlertSet:
                 changed.append(new)
             elif new.status == RESOLVED:
                 old.status, old.ends_at = RESOLVED, new.ends_at or now
-                if new.annotations_json != b"{}":
+                if new.annotations_json != NO_ANNOTATIONS:
                     old.annotations_json = new.annotations_json
                 old.changed()
                 changed.append(old)

@@ -190,15 +190,14 @@ async def one_run(ctx: Ctx, tenant_count: int, workers: int) -> dict[str, Any]:
             "timeline": timelines(prod["timeline"], run.receiver, t0),
             "rss": run.rss_rows(t0),
         }
-        result["rss_bytes_per_active_alert"] = (
-            (rss1 - rss0) * 2**20 / result["active_alerts"] if result["active_alerts"] else 0.0
-        )
-        result["rss_bytes_per_active_alert_at_last_arrival"] = (
-            (rss_busy - rss0) * 2**20 / result["active_alerts"] if result["active_alerts"] else 0.0
-        )
-        result["rss_bytes_per_active_alert_total"] = (
-            rss1 * 2**20 / result["active_alerts"] if result["active_alerts"] else 0.0
-        )
+        active_now = result["active_alerts"]
+
+        def per_alert(mib: float) -> float:
+            return mib * 2**20 / active_now if active_now else 0.0
+
+        result["rss_bytes_per_active_alert"] = per_alert(rss1 - rss0)
+        result["rss_bytes_per_active_alert_at_last_arrival"] = per_alert(rss_busy - rss0)
+        result["rss_bytes_per_active_alert_total"] = per_alert(rss1)
         if not driven.ok or result["missing"]:
             result["error"] = f"{result['missing']} of {len(want)} expected alerts never arrived"
         result["ceiling"] = ceiling(run.ns, "alerts")
